@@ -1,0 +1,169 @@
+"""The one place where configuration is read: packaged defaults, a YAML file, then the environment.
+
+Order (later wins):
+1. ``engine/default_config.yaml`` (shipped with the package);
+2. the file named by ``FINK_TRANSFER_CONFIG``, else ``./fink_transfer.yaml`` if it exists;
+3. environment variables ``FINK_TRANSFER_DATA_DIR`` and ``FINK_TRANSFER_<SECTION>__<KEY>``
+   (values parsed as YAML scalars, so ``10`` is an int and ``true`` a bool).
+
+Child processes (jobs, downloads) inherit the environment, so a setting given to the app
+reaches them without being passed by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from engine.errors import UserError
+
+ENV_PREFIX = "FINK_TRANSFER_"
+SURVEYS = ("ztf", "elasticc")
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str = ""
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_ca_location: str = ""
+    partitions: int = 10
+    retention_days: int = 7
+    schema_copies: int = 1000
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    host: str = "127.0.0.1"
+    port: int = 29092
+    storage_engine: str = "memory://tansu/"
+    binary: str = ""
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    master: str = "local[*]"
+    driver_memory: str = "2g"
+    executor_memory: str = "2g"
+    conf: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    small_job_threshold: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    archives: Mapping[str, Path]
+    kafka: KafkaSettings
+    broker: BrokerSettings
+    spark: SparkSettings
+    jobs: JobSettings
+
+    @property
+    def embedded_broker(self) -> bool:
+        """True when no external Kafka is configured: the project runs its own broker."""
+        return not self.kafka.bootstrap_servers
+
+    @property
+    def bootstrap_servers(self) -> str:
+        if self.kafka.bootstrap_servers:
+            return self.kafka.bootstrap_servers
+        return f"{self.broker.host}:{self.broker.port}"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.data_dir / "downloads"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+    def archive_dir(self, survey: str) -> Path:
+        if survey not in self.archives:
+            raise UserError(f"unknown survey {survey!r}: choose one of {', '.join(SURVEYS)}")
+        return self.archives[survey]
+
+
+def _deep_merge(base: dict, extra: Mapping) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict:
+    out: dict = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        value = yaml.safe_load(raw) if raw != "" else ""
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise UserError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from exc
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must hold a mapping at top level")
+    return data
+
+
+def load_settings(config_file: str | os.PathLike | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from defaults, an optional YAML file and the environment."""
+    env = os.environ if env is None else env
+    raw = yaml.safe_load(resources.files("engine").joinpath("default_config.yaml").read_text())
+    chosen = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if chosen:
+        raw = _deep_merge(raw, _read_yaml(Path(chosen)))
+    elif Path("fink_transfer.yaml").is_file():
+        raw = _deep_merge(raw, _read_yaml(Path("fink_transfer.yaml")))
+    raw = _deep_merge(raw, _env_overrides(env))
+
+    data_dir = Path(str(raw.get("data_dir") or "var")).expanduser().resolve()
+    archives = {name: (data_dir / Path(str(p)).expanduser()).resolve()
+                for name, p in (raw.get("archives") or {}).items()}
+
+    def section(cls, key):
+        values = raw.get(key) or {}
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        try:
+            return cls(**known)
+        except TypeError as exc:  # pragma: no cover - defensive
+            raise UserError(f"bad [{key}] configuration: {exc}") from exc
+
+    return Settings(
+        data_dir=data_dir,
+        archives=archives,
+        kafka=section(KafkaSettings, "kafka"),
+        broker=section(BrokerSettings, "broker"),
+        spark=section(SparkSettings, "spark"),
+        jobs=section(JobSettings, "jobs"),
+    )

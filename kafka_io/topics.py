@@ -1,0 +1,35 @@
+"""Topic names of the fink wire protocol (see ../shared/research/fink.md section 2.1)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+TOPIC_PREFIX = "ftransfer_"
+_NAME_RE = re.compile(r"^ftransfer_(?P<survey>[a-z0-9]+(?:_v[0-9p]+)?)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<n>\d+)$")
+
+
+def new_topic_name(survey: str, now: datetime | None = None) -> str:
+    """``ftransfer_<survey>_<YYYY-MM-DD>_<microsecond>``, as the real portal names topics."""
+    now = now or datetime.now(timezone.utc)
+    return f"{TOPIC_PREFIX}{survey}_{now:%Y-%m-%d}_{now.microsecond}"
+
+
+def schema_topic(topic: str) -> str:
+    return f"{topic}_schema"
+
+
+def manifest_topic(topic: str) -> str:
+    return f"{topic}_manifest"
+
+
+def is_side_topic(name: str) -> bool:
+    return name.endswith("_schema") or name.endswith("_manifest")
+
+
+def parse_topic_name(topic: str) -> dict | None:
+    """Survey and creation date of a transfer topic, or None for a foreign name."""
+    match = _NAME_RE.match(topic)
+    if not match:
+        return None
+    return {"survey": match["survey"], "date": match["date"], "n": int(match["n"])}

@@ -1,0 +1,51 @@
+"""Shared fixtures: a real embedded Tansu broker per test session, isolated settings per test.
+
+Tests talk to the real broker, never to a mock.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+REFERENCE = ROOT.parent / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    """A real Tansu broker on a free loopback port, for the whole test session."""
+    from kafka_io.broker import EmbeddedBroker
+
+    b = EmbeddedBroker(tmp_path_factory.mktemp("broker"), port=0)
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def settings_env(tmp_path, broker, monkeypatch):
+    """Environment pointing the one configuration at a per-test data dir and the session broker.
+
+    The broker is "external" from the settings' point of view (bootstrap_servers set), so code
+    under test never starts or stops it. Child processes inherit these variables.
+    """
+    monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS", broker.bootstrap_servers)
+    monkeypatch.setenv("FINK_TRANSFER_KAFKA__SCHEMA_COPIES", "10")
+    monkeypatch.delenv("FINK_TRANSFER_CONFIG", raising=False)
+    from engine.config import load_settings
+    return load_settings()
+
+
+@pytest.fixture
+def topic_name():
+    """A fresh fink-style topic name."""
+    return f"ftransfer_ztf_2026-11-24_{uuid.uuid4().int % 1_000_000}"
