@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (if needed) and run the whole test suite: unit, real broker, real Spark (local and a
+# standalone cluster), the official fink-client, AppTest and the headless-Chromium end-to-end test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+export SPARK_LOCAL_IP=127.0.0.1
+exec .venv/bin/python -m pytest -q -ra --durations=15 "$@"
