@@ -1,0 +1,132 @@
+"""Start and cancel jobs as separate processes.
+
+The app calls :func:`launch_job` from inside a Streamlit server, so the job must not be a fork
+of the caller (a forked Streamlit/JVM/librdkafka process is unsafe): it is a fresh interpreter,
+``python -m cli jobs run <job_id>``, in its own session (process group), which also makes
+cancelling the whole tree (job, Spark JVM, Python workers) one ``killpg``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine.errors import UserError
+from engine.job.store import (TERMINAL, JobRecord, append_log, create_job, job_dir, load_job, pid_alive,
+                              read_progress, update_status)
+
+ENGINES = ("spark", "local", "auto")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def job_command(job_id: str) -> list[str]:
+    return [sys.executable, "-m", "cli", "jobs", "run", job_id]
+
+
+def _child_env(settings) -> dict:
+    env = dict(os.environ)
+    # The child reloads the settings from the environment: pin the data dir so it finds the job.
+    env["FINK_TRANSFER_DATA_DIR"] = str(settings.data_dir)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    return env
+
+
+def launch_job(settings, spec, test: bool = False, engine: str = "spark", master: str | None = None,
+               estimated: int | None = None) -> JobRecord:
+    """Record the job and start its process; returns at once with the queued record (pid set)."""
+    if engine not in ENGINES:
+        raise UserError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    rec = create_job(settings, spec, test=test, engine=engine, master=master or "", estimated=estimated)
+    directory = job_dir(settings, rec.job_id)
+    out = open(directory / "process.out", "ab")
+    try:
+        proc = subprocess.Popen(job_command(rec.job_id), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True, cwd=str(PROJECT_ROOT),
+                                env=_child_env(settings))
+    finally:
+        out.close()
+    # The job writes its own pid when it starts; writing it here too closes the gap before that.
+    rec = load_job(settings, rec.job_id)
+    if rec.pid is None:
+        rec = update_status(settings, rec.job_id, pid=proc.pid)
+    append_log(settings, rec.job_id, f"Job submitted (engine {engine}, process {proc.pid})")
+    return rec
+
+
+def wait_job(settings, job_id: str, timeout: float | None = None, poll: float = 0.5) -> JobRecord:
+    """Block until the job ends (or ``timeout`` seconds pass); returns the last record."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        rec = load_job(settings, job_id)
+        if rec.state in TERMINAL or (deadline is not None and time.monotonic() > deadline):
+            return rec
+        time.sleep(poll)
+
+
+def cancel_job(settings, job_id: str, grace: float = 20.0) -> JobRecord:
+    """SIGTERM the job's process group; it publishes a 'cancelled' manifest and exits.
+
+    If it is still alive after ``grace`` seconds, SIGKILL the group and record the cancellation
+    (and the manifest, best effort) here on its behalf.
+    """
+    rec = load_job(settings, job_id)
+    if rec.state in TERMINAL:
+        return rec
+    if not rec.pid or not pid_alive(rec.pid, job_id):
+        rec = load_job(settings, job_id)
+        if rec.state in TERMINAL:
+            return rec
+        return update_status(settings, job_id, state="cancelled", finished=time.time(),
+                             error="cancelled before it started")
+    append_log(settings, job_id, "Cancellation requested")
+    _signal_group(rec.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        rec = load_job(settings, job_id)
+        if rec.state in TERMINAL and not pid_alive(rec.pid, job_id):
+            return rec
+        if not pid_alive(rec.pid, job_id):
+            break
+        time.sleep(0.2)
+    _signal_group(rec.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    rec = load_job(settings, job_id)
+    if rec.state in ("done", "cancelled"):
+        return rec
+    published = read_progress(settings, job_id)
+    rec = update_status(settings, job_id, state="cancelled", finished=time.time(), published=published,
+                        error=f"cancelled (killed after {grace:.0f} s); {published} alerts were published")
+    append_log(settings, job_id, f"Job killed after {grace:.0f} s without stopping; marked cancelled")
+    _publish_cancelled_manifest(settings, rec)
+    return rec
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the job is its session leader: pgid == pid
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, sig)
+    try:  # reap it if it is our child, so it does not linger as a zombie
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _publish_cancelled_manifest(settings, rec: JobRecord) -> None:
+    try:
+        from engine.job.store import read_spec
+        from kafka_io.client_config import producer_config
+        from kafka_io.manifest import Manifest, publish_manifest
+
+        publish_manifest(producer_config(settings), Manifest(
+            topic=rec.topic, status="cancelled", total=rec.published, spec=read_spec(settings, rec.job_id),
+            message=rec.error, finished_at=time.time()), timeout=5)
+    except Exception:  # broker gone: the status file still says cancelled
+        pass

@@ -1,0 +1,123 @@
+"""The Spark engine: read the selected nights, filter in Spark SQL, publish from ``mapInArrow``.
+
+pyspark 4.3 from PyPI has neither ``to_avro`` nor the Kafka connector (research spark.md 0), so
+each task encodes and publishes from Python: ``mapInArrow`` hands it Arrow batches, it runs the
+shared :func:`engine.job.pipeline.process_batch` and a ``PartitionWriter``, and yields its
+``WorkerReport`` as rows; the driver collects them and calls ``finalize``.
+
+Safety (spark.md 2.1, 6): ``runSQLOnFiles=false`` (no ``text.`/path` `` reads), ANSI off (a
+``x/0`` must not abort a job half-way through publishing; Fink ran Spark 3 with ANSI off), the
+filters are analysed in :meth:`SparkJob.prepare`, before any message is published.
+Progress: tasks append counts to ``<job dir>/progress`` (shared filesystem in local mode and on
+the local standalone cluster); on a remote cluster the count appears when the job ends.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def is_local_master(master: str) -> bool:
+    m = master.strip()
+    return m.startswith("local") or m.startswith(("spark://127.0.0.1:", "spark://localhost:"))
+
+
+def spark_session(settings, master: str, app_name: str = "fink-transfer"):
+    """A SparkSession bound to loopback (local) with the safety settings above."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    from pyspark.sql import SparkSession
+
+    conf = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.runSQLOnFiles": "false",
+        "spark.sql.ansi.enabled": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "2000",
+        "spark.driver.memory": settings.spark.driver_memory,
+        "spark.executor.memory": settings.spark.executor_memory,
+        "spark.python.worker.reuse": "true",
+    }
+    if is_local_master(master):
+        conf["spark.driver.host"] = "127.0.0.1"
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+    conf.update({str(k): str(v) for k, v in (settings.spark.conf or {}).items()})
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def read_nights(spark, archive_dir: Path, nights: list[str], columns: list[str] | None):
+    """The selected nights as one DataFrame (engine.archive.reader owns the unified schema)."""
+    from engine.archive.reader import spark_read
+    from engine.job.plan import night_dates
+
+    df = spark_read(spark, archive_dir, night_dates(nights))
+    if columns:
+        df = df.select(*[c for c in df.columns if c in set(columns)])
+    return df
+
+
+class SparkJob:
+    def __init__(self, settings, plan, ctx, master: str | None = None, log=print):
+        self.settings = settings
+        self.plan = plan
+        self.ctx = ctx
+        self.master = master or settings.spark.master
+        self.log = log
+        self.spark = None
+        self.df = None
+        if not is_local_master(self.master):
+            ctx.job_dir = ""  # executors elsewhere cannot write the progress file
+
+    def prepare(self) -> None:
+        """Start Spark, read, filter, and force analysis (field typos fail here, before publishing)."""
+        self.spark = spark_session(self.settings, self.master)
+        if not self.master.startswith("local"):
+            from engine.job.cluster import project_zip
+            self.spark.sparkContext.addPyFile(str(project_zip(self.settings.data_dir / "cache")))
+        df = read_nights(self.spark, self.plan.archive_dir, self.plan.nights, self.plan.columns)
+        for cond in self.plan.engine_conditions:
+            df = df.filter(cond)
+        df.schema  # noqa: B018 - analysis happens here in classic mode
+        if self.plan.limit is not None:
+            df = df.coalesce(1)  # one task, so the per-worker limit is the job's limit
+        self.df = df
+
+    def run(self) -> list:
+        from engine.job.pipeline import REPORT_SPARK_SCHEMA, BatchPublisher, report_batch
+        from kafka_io.producer import WorkerReport
+
+        ctx = self.ctx
+
+        def publish_partition(batches):
+            import random
+
+            publisher = BatchPublisher(ctx, seed=random.SystemRandom().randrange(1 << 30))
+            for batch in batches:
+                publisher.publish(batch)
+                if publisher.full:
+                    break
+            report = publisher.close()
+            worker = random.SystemRandom().randrange(1 << 62)
+            yield report_batch(report, worker)
+
+        rows = self.df.mapInArrow(publish_partition, REPORT_SPARK_SCHEMA).collect()
+        by_worker: dict[int, list[dict]] = {}
+        for row in rows:
+            by_worker.setdefault(row["worker"], []).append(row.asDict())
+        reports = [WorkerReport.from_rows(r) for r in by_worker.values()]
+        self.log(f"{len(reports)} Spark task(s) finished")
+        return reports
+
+    def close(self) -> None:
+        if self.spark is not None:
+            try:
+                self.spark.stop()
+            finally:
+                self.spark = None
