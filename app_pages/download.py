@@ -1,0 +1,139 @@
+"""Download: fetch a topic to Parquet in a separate process, with live progress; resumable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from components import fmt, services, widgets
+
+settings = services.get_settings()
+ss = st.session_state
+
+st.title("Download")
+st.caption("Downloads run in their own process: you can leave this page, come back, or resume a "
+           "stopped download where it ended. The completion manifest proves nothing is missing.")
+
+problem = services.broker_problem(settings)
+if problem:
+    st.error(problem, icon="🔌")
+
+# Topics to offer: finished jobs first (newest first), then other topics on the broker.
+try:
+    records = services.jobs(settings)
+except Exception as exc:
+    widgets.show_user_error(exc)
+    records = []
+topics = [r.topic for r in records if r.state == "done"]
+survey_of = {r.topic: r.survey for r in records}
+if not problem:
+    try:
+        for t in services.broker_topics(settings):
+            name = t.get("topic") if isinstance(t, dict) else str(t)
+            if name and name not in topics:
+                topics.append(name)
+    except Exception as exc:
+        widgets.show_user_error(exc)
+
+wanted = st.query_params.get("topic")
+if wanted and wanted not in topics:
+    topics.insert(0, wanted)
+if not topics:
+    st.info("No topic to download yet: submit a job and wait until it is done.", icon="🗂️")
+    st.stop()
+if wanted and ss.get("_download_url_topic") != wanted:
+    ss["download_topic"] = wanted
+ss["_download_url_topic"] = wanted
+if ss.get("download_topic") not in topics:
+    ss["download_topic"] = topics[0]
+
+with st.container(border=True):
+    topic = st.selectbox("Topic", topics, key="download_topic")
+    widgets.remember_query_param("topic", topic)
+    ss["_download_url_topic"] = topic
+    survey = survey_of.get(topic) or ("elasticc" if "_elasticc_" in topic else "ztf")
+    c1, c2, c3 = st.columns(3)
+    cpus = os.cpu_count() or 1
+    nconsumers = c1.number_input("Processes", min_value=1, max_value=max(1, min(10, cpus * 2)),
+                                 value=min(2, cpus), step=1, key="download_processes",
+                                 help="Parallel consumers (at most one per Kafka partition: 10).")
+    batchsize = c2.number_input("Batch size (alerts per file)", min_value=100, max_value=100_000,
+                                value=5000, step=500, key="download_batchsize")
+    partitionings = ["classId", "time", "none"] if survey == "elasticc" else ["finkclass", "tnsclass", "time", "none"]
+    partitionby = c3.selectbox("Partition folders by", partitionings, key=f"download_partitionby_{survey}",
+                               help="Hive-style folders (finkclass=SN candidate/...); none = one flat folder.")
+    outdir = st.text_input("Output folder", value=str(services.download_dir(settings, topic) / "parquet"),
+                           key=f"download_outdir_{topic}")
+
+status = None
+try:
+    status = services.download_status(settings, topic)
+except Exception as exc:
+    widgets.show_user_error(exc)
+
+running = bool(status and status.active)
+complete = bool(status and status.complete)
+label = "Resume download" if status and not complete and not running else "Start download"
+b1, b2, _ = st.columns([1, 1, 2])
+start = b1.button(label, type="primary", key="download_start", disabled=running or bool(problem),
+                  width="stretch")
+stop = b2.button("Stop", key="download_stop", disabled=not running, width="stretch")
+
+if start:
+    if not outdir.strip():
+        st.error("Give an output folder.", icon="📁")
+    else:
+        try:
+            services.start_download(settings, topic, str(Path(outdir).expanduser()), nconsumers,
+                                    batchsize, None if partitionby == "none" else partitionby)
+            st.rerun()
+        except Exception as exc:
+            widgets.show_user_error(exc)
+if stop:
+    try:
+        services.cancel_download(settings, topic)
+        st.rerun()
+    except Exception as exc:
+        widgets.show_user_error(exc)
+
+
+@st.fragment(run_every=2.0 if running else None)
+def live_download() -> None:
+    """Polls the download's status file; a full rerun once it ends stops the polling."""
+    try:
+        st_now = services.download_status(settings, topic)
+    except Exception as exc:
+        widgets.show_user_error(exc)
+        return
+    if st_now is None:
+        st.caption("Not downloaded yet.")
+        return
+    with st.container(border=True):
+        st.markdown(f"##### {widgets.state_label(st_now.state)} &nbsp; `{topic}`")
+        m1, m2, m3, m4 = st.columns(4)
+        m1.metric("Alerts written", fmt.count_h(st_now.downloaded))
+        m2.metric("Expected", fmt.count_h(st_now.expected))
+        m3.metric("Files", fmt.count_h(st_now.files))
+        m4.metric("Speed", f"{st_now.rate:,.0f} alerts/s" if st_now.rate else "–")
+        frac = min(1.0, st_now.downloaded / st_now.expected) if st_now.expected else 0.0
+        st.progress(1.0 if st_now.complete else frac,
+                    text="Complete: every alert of the manifest is on disk." if st_now.complete
+                    else f"{frac:.0%}")
+        if st_now.error:
+            st.error(st_now.error, icon="❌")
+        if st_now.partitions:
+            st.dataframe(pd.DataFrame(st_now.partitions), hide_index=True, width="stretch", height=220)
+        if st_now.manifest:
+            with st.expander("Completeness manifest", expanded=st_now.complete):
+                st.json(st_now.manifest)
+        if st_now.complete:
+            st.page_link("app_pages/explore.py", label="Explore the downloaded alerts",
+                         icon=":material/insights:", query_params={"folder": st_now.outdir})
+    if not st_now.active and running:
+        st.rerun()
+
+
+live_download()

@@ -1,0 +1,81 @@
+"""Explore: table, classes, sky, magnitudes and light curves of the downloaded Parquet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from components import alerts, charts, fmt, services, widgets
+
+settings = services.get_settings()
+ss = st.session_state
+
+st.title("Explore")
+st.caption("A first look at downloaded alerts. For real analysis, read the folder with pandas, "
+           "polars or Spark: it is a Hive-partitioned Parquet dataset.")
+
+folders = [str(p) for p in services.parquet_folders(settings)]
+wanted = st.query_params.get("folder")
+if wanted and wanted not in folders and Path(wanted).is_dir():
+    folders.insert(0, wanted)
+if not folders:
+    st.info("Nothing downloaded yet: download a topic first.", icon="🗂️")
+    st.page_link("app_pages/download.py", label="Download", icon=":material/download:")
+    st.stop()
+if wanted in folders and ss.get("_explore_url_folder") != wanted:
+    ss["explore_folder"] = wanted
+ss["_explore_url_folder"] = wanted
+if ss.get("explore_folder") not in folders:
+    ss["explore_folder"] = folders[0]
+
+folder = st.selectbox("Downloaded folder", folders, key="explore_folder",
+                      format_func=lambda f: str(Path(f).relative_to(settings.downloads_dir))
+                      if Path(f).is_relative_to(settings.downloads_dir) else f)
+widgets.remember_query_param("folder", folder)
+ss["_explore_url_folder"] = folder
+
+try:
+    df = services.read_parquet(folder, services.folder_mtime(folder))
+except Exception as exc:
+    widgets.show_user_error(exc)
+    st.stop()
+if df.empty:
+    st.warning("This folder holds no alerts.", icon="🔍")
+    st.stop()
+
+roles = alerts.columns_for(df)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Alerts", fmt.count_h(len(df)))
+m2.metric("Objects", fmt.count_h(df[roles.object_id].nunique()) if roles.object_id else "–")
+m3.metric("Classes", fmt.count_h(df[roles.cls].nunique()) if roles.cls else "–")
+m4.metric("Columns", fmt.count_h(len(df.columns)))
+
+with st.expander("Table preview (first 200 alerts)", expanded=False):
+    flat = [c for c in df.columns if df[c].dtype != object or isinstance(df[c].iloc[0], (str, type(None)))]
+    st.dataframe(df[flat].head(200), width="stretch", height=300, hide_index=True)
+
+c1, c2 = st.columns(2, gap="medium")
+with c1:
+    st.plotly_chart(charts.class_histogram(df, roles), width="stretch", key="class_hist",
+                    config={"displayModeBar": False})
+with c2:
+    st.plotly_chart(charts.sky_map(df, roles), width="stretch", key="sky_map",
+                    config={"displayModeBar": False})
+
+c3, c4 = st.columns(2, gap="medium")
+with c3:
+    st.plotly_chart(charts.magnitude_distribution(df, roles), width="stretch", key="mag_hist",
+                    config={"displayModeBar": False})
+with c4:
+    objects = alerts.objects_by_points(df, roles)
+    if objects:
+        obj = st.selectbox("Object (most alerts first)", objects, key=f"explore_object_{folder}")
+        points = alerts.photometry(df, obj, roles)
+        st.plotly_chart(charts.light_curve(points, obj, roles.is_magnitude), width="stretch",
+                        key="light_curve", config={"displayModeBar": False})
+        if roles.history is None:
+            st.caption("This content has one point per alert (no history): the curve groups the "
+                       "object's alerts. Download the Full content for prv_candidates.")
+    else:
+        st.plotly_chart(charts.empty("No object identifier in this download"), width="stretch")

@@ -1,0 +1,110 @@
+"""Monitor: every job with its live progress and log, and the topics on the broker."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from components import fmt, services, widgets
+
+settings = services.get_settings()
+ss = st.session_state
+
+st.title("Monitor")
+st.caption("Jobs publish your selection to a Kafka topic. Progress refreshes by itself while a job runs.")
+
+try:
+    records = services.jobs(settings)
+except Exception as exc:
+    widgets.show_user_error(exc)
+    records = []
+
+if not records:
+    st.info("No job yet: define a query and submit a job first.", icon="🗂️")
+    st.page_link("app_pages/query.py", label="Define your query", icon=":material/tune:")
+else:
+    retention = settings.kafka.retention_days * 86400
+    table = pd.DataFrame([{
+        "job": r.job_id,
+        "state": widgets.state_label(r.state),
+        "kind": "test" if r.test else "full",
+        "topic": r.topic,
+        "published": r.published,
+        "estimated": r.estimated,
+        "submitted": fmt.when_h(r.created),
+        "topic expires": fmt.when_h(r.created + retention),
+    } for r in records])
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"published": st.column_config.NumberColumn(format="localized"),
+                                "estimated": st.column_config.NumberColumn(format="localized")})
+
+    ids = [r.job_id for r in records]
+    wanted = st.query_params.get("job")
+    if wanted in ids and ss.get("monitor_job") != wanted and ss.get("_monitor_url_job") != wanted:
+        ss["monitor_job"] = wanted  # a reload or a link reattaches to the job in the URL
+    ss["_monitor_url_job"] = wanted
+    if ss.get("monitor_job") not in ids:
+        ss["monitor_job"] = ids[0]
+    job_id = st.selectbox("Job", ids, key="monitor_job",
+                          format_func=lambda i: f"{i} · {next(r.topic for r in records if r.job_id == i)}")
+    widgets.remember_query_param("job", job_id)
+    ss["_monitor_url_job"] = job_id
+
+    first = services.job(settings, job_id)
+
+    @st.fragment(run_every=None if first.state in widgets.TERMINAL else 2.0)
+    def live_job() -> None:
+        """Polls the job's status file; asks for a full rerun once the job ends (stops polling)."""
+        rec = services.job(settings, job_id)
+        with st.container(border=True):
+            head, action = st.columns([4, 1])
+            head.markdown(f"##### {widgets.state_label(rec.state)} &nbsp; `{rec.topic}`")
+            if rec.active and action.button("Cancel job", key="cancel_job", type="secondary",
+                                            width="stretch"):
+                try:
+                    rec = services.cancel(settings, job_id)
+                except Exception as exc:
+                    widgets.show_user_error(exc)
+                st.rerun()
+            m1, m2, m3, m4 = st.columns(4)
+            m1.metric("Published", fmt.count_h(rec.published))
+            m2.metric("Estimated", fmt.count_h(rec.estimated))
+            m3.metric("Volume", fmt.bytes_h(rec.bytes) if rec.bytes else "–")
+            end = rec.finished or (time.time() if rec.started else None)
+            m4.metric("Elapsed", fmt.duration_h(end - rec.started) if rec.started and end else "–")
+            if rec.state == "done":
+                st.progress(1.0, text="Published: the topic is ready to download.")
+            elif rec.active:
+                total = rec.estimated or 0
+                frac = min(1.0, rec.published / total) if total else 0.0
+                st.progress(frac, text=f"{rec.state}… {fmt.count_h(rec.published)} alerts published")
+            elif rec.state == "failed":
+                st.error(f"Job failed: {rec.error or 'see the log below'}", icon="❌")
+            else:
+                st.warning("Job cancelled.", icon="⏹️")
+            if rec.state == "done":
+                st.page_link("app_pages/download.py", label="Download this topic",
+                             icon=":material/download:", query_params={"topic": rec.topic})
+            with st.expander("Log", expanded=True):
+                st.code(services.job_log(settings, job_id, tail=60) or "(empty)", language="log")
+        if rec.state in widgets.TERMINAL and first.state not in widgets.TERMINAL:
+            st.rerun()  # the page rebuilds this fragment without run_every: polling stops
+
+    live_job()
+
+st.subheader("Topics on the broker")
+problem = services.broker_problem(settings)
+if problem:
+    st.error(problem, icon="🔌")
+else:
+    try:
+        topics = services.broker_topics(settings)
+    except Exception as exc:
+        widgets.show_user_error(exc)
+        topics = []
+    if topics:
+        st.dataframe(pd.DataFrame(topics), hide_index=True, width="stretch")
+    else:
+        st.caption("No transfer topic on the broker.")

@@ -1,0 +1,178 @@
+"""Define your query: source, nights, classes, conditions, content -> live estimate -> job."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components import charts, fmt, services, widgets
+
+settings = services.get_settings()
+ss = st.session_state
+ss.setdefault("survey", "ztf")
+
+st.title("Define your query")
+st.caption("Choose what to transfer; the estimate on the right follows every change. "
+           "A **test job** publishes a handful of alerts so you can try the download first.")
+
+left, right = st.columns([1.2, 1], gap="large")
+
+# ------------------------------------------------------------------------------ inputs (left)
+with left:
+    with st.container(border=True):
+        st.markdown("##### 1 · Data source")
+        survey = st.segmented_control("Data source", list(services.SURVEY_LABELS), required=True,
+                                      format_func=services.SURVEY_LABELS.get, key="survey",
+                                      label_visibility="collapsed")
+        nights = services.archive_nights(settings, survey)
+        if not nights:
+            st.error(f"No {services.SURVEY_LABELS[survey]} archive in {settings.archive_dir(survey)}: "
+                     f"build one with `fink-transfer archive build --survey {survey}`.", icon="⚠️")
+            st.stop()
+        st.caption(f"Archive: {len(nights)} nights from {nights[0]} to {nights[-1]}.")
+
+    with st.container(border=True):
+        st.markdown("##### 2 · Nights")
+        night_range = widgets.night_range(nights, key=f"nights_{survey}")
+        if night_range:
+            gaps = widgets.missing_nights(nights, *night_range)
+            if gaps:
+                shown = ", ".join(str(d) for d in gaps[:5]) + (" …" if len(gaps) > 5 else "")
+                st.caption(f"⚠️ {len(gaps)} night(s) of the range have no data: {shown}")
+
+    with st.container(border=True):
+        st.markdown("##### 3 · Classes")
+        groups = services.class_groups(survey)
+        cols = st.columns(len(groups))
+        classes: list[str] = []
+        for col, (group, options) in zip(cols, groups.items()):
+            with col:
+                classes += st.multiselect(group, options, key=f"classes_{survey}_{group}",
+                                          placeholder=f"any {group} class")
+        st.caption("No class chosen = all classes. Classes of different groups are combined with OR.")
+
+    with st.container(border=True):
+        st.markdown("##### 4 · Conditions")
+        area, browser = st.columns([3, 2])
+        with area:
+            example = ("candidate.magpsf < 19.5\ncandidate.drb > 0.8" if survey == "ztf"
+                       else "diaSource.psFlux > 0\ndiaSource.snr > 5")
+            conditions_text = st.text_area(
+                "One SQL condition per line (all must hold)", key=f"conditions_{survey}", height=140,
+                placeholder=example,
+                help="Spark SQL boolean expressions over the alert fields, e.g. "
+                     "`candidate.magpsf < 19.5`. Browse the fields on the right.")
+            try:
+                issues = services.condition_issues(conditions_text, survey)
+            except Exception as exc:  # never a traceback in the page
+                issues = []
+                widgets.show_user_error(exc)
+            lines = conditions_text.splitlines()
+            for issue in issues:
+                text = lines[issue.line - 1].strip() if 0 < issue.line <= len(lines) else ""
+                st.error(f"Line {issue.line}: `{text}` — {issue.message}", icon="✏️")
+            if conditions_text.strip() and not issues:
+                st.caption(f"✓ {len(services.conditions_list(conditions_text))} condition(s) valid. "
+                           "Conditions are applied by the job; the estimate does not include them "
+                           "(use *Exact count*).")
+        with browser:
+            fields = services.schema_fields(survey)
+            search = st.text_input("Fields", key=f"field_search_{survey}", placeholder="search, e.g. magpsf")
+            shown = fields[fields["field"].str.contains(search, case=False, regex=False)] if search else fields
+            st.dataframe(shown, hide_index=True, height=170, width="stretch",
+                         column_config={"field": st.column_config.TextColumn("field", width="medium"),
+                                        "type": st.column_config.TextColumn("type", width="small")})
+
+    with st.container(border=True):
+        st.markdown("##### 5 · Content")
+        choices = services.content_choices(survey)
+        by_key = {c["key"]: c for c in choices}
+        content = st.radio("Content", list(by_key), key=f"content_{survey}", horizontal=True,
+                           label_visibility="collapsed",
+                           format_func=lambda k: f"{by_key[k]['label']} (~{fmt.bytes_h(by_key[k]['bytes_per_alert'])}/alert)")
+        st.caption(by_key[content].get("description", ""))
+
+# --------------------------------------------------------------------- estimate and job (right)
+with right:
+    spec = None
+    if night_range is None:
+        st.info("Pick the last night of the range to see the estimate.", icon="📅")
+    else:
+        try:
+            spec = services.make_spec(survey, night_range[0], night_range[1], classes,
+                                      conditions_text, content)
+        except Exception as exc:
+            widgets.show_user_error(exc)
+
+    est = None
+    if spec is not None:
+        try:
+            est = services.estimate(settings, spec)
+        except Exception as exc:
+            widgets.show_user_error(exc)
+
+    if est is not None:
+        with st.container(border=True):
+            st.markdown("##### Estimate")
+            m1, m2, m3 = st.columns(3)
+            share = f"{est.fraction:.1%} of the range" if est.total_alerts else None
+            m1.metric("Alerts", fmt.count_h(est.n_alerts), share, delta_color="off")
+            m2.metric("Volume", fmt.bytes_h(est.bytes))
+            m3.metric("Download time", fmt.duration_h(est.download_seconds),
+                      help="At the consumer speed measured on this machine (docs/benchmarks.md).")
+            if est.n_alerts == 0:
+                st.warning("No alerts match: try other nights or classes.", icon="🔍")
+            elif est.n_alerts > 10_000_000:
+                st.warning("More than 10 million alerts: consider fewer nights or a class.", icon="📦")
+            eras = services.eras_in(settings, survey, night_range[0], night_range[1])
+            if len(eras) > 1:
+                st.info(f"The range spans {len(eras)} schema periods ({', '.join(eras)}). "
+                        "They are read with one unified schema: fields absent from a period are null.",
+                        icon="🧬")
+            st.plotly_chart(charts.alerts_per_night(est.per_night), width="stretch",
+                            config={"displayModeBar": False}, key="estimate_chart")
+
+            if st.button("Exact count (with conditions)", key="exact_count",
+                         help="Reads the archive: a few seconds per night."):
+                with st.spinner("Counting in the archive…"):
+                    try:
+                        ss["exact"] = (spec.to_yaml(), services.exact_count(settings, spec))
+                    except Exception as exc:
+                        widgets.show_user_error(exc)
+            exact = ss.get("exact")
+            if exact and exact[0] == spec.to_yaml():
+                st.success(f"Exactly **{fmt.count_h(exact[1])}** alerts match, conditions included.")
+
+    with st.container(border=True):
+        st.markdown("##### Launch")
+        problem = services.broker_problem(settings)
+        if problem:
+            st.error(problem, icon="🔌")
+        ready = est is not None and not issues and not problem and est.n_alerts > 0
+        b1, b2 = st.columns(2)
+        test_clicked = b1.button("Test job (a few alerts)", key="test_job", disabled=not ready,
+                                 width="stretch")
+        submit_clicked = b2.button("Submit job", key="submit_job", type="primary", disabled=not ready,
+                                   width="stretch")
+        if (test_clicked or submit_clicked) and ready:
+            try:
+                rec = services.submit(settings, spec, test=test_clicked, estimated=est.n_alerts)
+                ss["submission"] = {"job_id": rec.job_id, "topic": rec.topic, "test": test_clicked,
+                                    "survey": survey, "spec_yaml": services.job_spec_yaml(settings, rec.job_id)}
+                widgets.remember_query_param("job", rec.job_id)
+            except Exception as exc:
+                widgets.show_user_error(exc)
+
+        sub = ss.get("submission")
+        if sub:
+            kind = "Test job" if sub["test"] else "Job"
+            st.success(f"{kind} **{sub['job_id']}** started. Your topic name is **`{sub['topic']}`**.",
+                       icon="🚀")
+            st.markdown("Get your data with the official client (or the *Download* page):")
+            st.code(services.client_command(sub["topic"], sub["survey"]), language="bash")
+            c1, c2 = st.columns(2)
+            c1.download_button("Job spec (YAML)", data=sub["spec_yaml"], file_name="spec.yaml",
+                               mime="application/x-yaml", key="spec_download", on_click="ignore",
+                               icon=":material/description:", width="stretch",
+                               help="Resubmit later with: fink-transfer submit --spec spec.yaml")
+            c2.page_link("app_pages/monitor.py", label="Monitor this job", icon=":material/monitoring:",
+                         query_params={"job": sub["job_id"]})

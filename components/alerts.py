@@ -1,0 +1,122 @@
+"""Shape downloaded alerts for the Explore charts, whatever the content (flat or nested) or survey.
+
+Why: the Lightcurve content is flat (``magpsf``, ``jd`` at top level), the Full content nests
+them in ``candidate`` with the history in ``prv_candidates``, and ELASTICC uses ``diaSource`` /
+``prvDiaSources`` with fluxes. The charts want one vocabulary: :func:`columns_for` says which
+column plays which role, :func:`photometry` returns the points of one object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+# Structs whose scalar fields are lifted to top level (first one wins on a name clash).
+LIFTED_STRUCTS = ("candidate", "diaSource", "diaObject")
+HEAVY = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
+ZTF_FILTERS = {1: "g", 2: "r", 3: "i"}
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which column holds what (None when the content lacks it)."""
+
+    object_id: str | None
+    ra: str | None
+    dec: str | None
+    cls: str | None
+    time: str | None
+    value: str | None      # magnitude (ZTF) or flux (ELASTICC)
+    error: str | None
+    band: str | None
+    history: str | None    # list of previous detections
+    is_magnitude: bool
+
+
+def to_pandas(table) -> pd.DataFrame:
+    """Arrow table -> pandas with key struct fields lifted and cutouts dropped."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = set(table.column_names)
+    for struct_name in LIFTED_STRUCTS:
+        if struct_name not in table.column_names:
+            continue
+        col = table.column(struct_name)
+        if not pa.types.is_struct(col.type):
+            continue
+        for field in col.type:
+            if field.name in names or pa.types.is_nested(field.type) or pa.types.is_binary(field.type):
+                continue
+            table = table.append_column(field.name, pc.struct_field(col, field.name))
+            names.add(field.name)
+    keep = [c for c in table.column_names if c not in HEAVY and c not in LIFTED_STRUCTS]
+    return table.select(keep).to_pandas()
+
+
+def _first(df: pd.DataFrame, *candidates: str) -> str | None:
+    return next((c for c in candidates if c in df.columns), None)
+
+
+def columns_for(df: pd.DataFrame) -> Roles:
+    flux = _first(df, "psFlux")
+    return Roles(
+        object_id=_first(df, "objectId", "diaObjectId"),
+        ra=_first(df, "ra"),
+        dec=_first(df, "dec", "decl"),
+        cls=_first(df, "finkclass", "classId"),
+        time=_first(df, "jd", "midPointTai", "midpointMjdTai"),
+        value=_first(df, "magpsf") or flux,
+        error=_first(df, "sigmapsf") or _first(df, "psFluxErr"),
+        band=_first(df, "fid", "filterName", "band"),
+        history=_first(df, "prv_candidates", "prvDiaSources"),
+        is_magnitude=flux is None,
+    )
+
+
+def band_name(value) -> str:
+    if isinstance(value, (int, float)) and not pd.isna(value):
+        return ZTF_FILTERS.get(int(value), str(int(value)))
+    return str(value)
+
+
+def photometry(df: pd.DataFrame, object_id, roles: Roles | None = None) -> pd.DataFrame:
+    """Points of one object: ``time, value, error, band, source`` (alert / history), deduplicated."""
+    roles = roles or columns_for(df)
+    if roles.object_id is None or roles.time is None or roles.value is None:
+        return pd.DataFrame(columns=["time", "value", "error", "band", "source"])
+    rows = df[df[roles.object_id] == object_id]
+    points = []
+    for _, row in rows.iterrows():
+        points.append((row[roles.time], row[roles.value],
+                       row[roles.error] if roles.error else None,
+                       row[roles.band] if roles.band else "", "alert"))
+        history = row[roles.history] if roles.history else None
+        if history is None or (isinstance(history, float) and pd.isna(history)):
+            continue
+        for item in history:
+            if not isinstance(item, dict):
+                continue
+            t = item.get(roles.time)
+            v = item.get(roles.value)
+            if t is None or v is None:
+                continue
+            points.append((t, v, item.get(roles.error) if roles.error else None,
+                           item.get(roles.band, "") if roles.band else "", "history"))
+    out = pd.DataFrame(points, columns=["time", "value", "error", "band", "source"])
+    if out.empty:
+        return out
+    out["band"] = out["band"].map(band_name)
+    out = (out.sort_values(["time", "source"])  # "alert" sorts before "history": keep it
+              .drop_duplicates(subset=["time", "band"], keep="first")
+              .reset_index(drop=True))
+    return out
+
+
+def objects_by_points(df: pd.DataFrame, roles: Roles | None = None, top: int = 200) -> list:
+    """Object ids with the most alerts first (the interesting light curves)."""
+    roles = roles or columns_for(df)
+    if roles.object_id is None:
+        return []
+    return df[roles.object_id].value_counts().head(top).index.tolist()

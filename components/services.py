@@ -1,0 +1,317 @@
+"""The app's one door to the library: every page gets its data and launches its work through here.
+
+Why one module: caching policy (what is cached, for how long, how many entries) and error
+policy (library problems become one-line ``UserError`` messages shown with ``st.error``) live
+in one place, and the pages stay layout only. Nothing here computes science: each function is a
+thin call into ``engine`` or ``kafka_io``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from engine.errors import UserError
+
+SURVEY_LABELS = {"ztf": "ZTF", "elasticc": "ELAsTiCC"}
+
+
+# ----------------------------------------------------------------------------------- settings
+
+def get_settings():
+    """Settings from the environment (cheap; not cached so a changed env is seen at once)."""
+    from engine.config import load_settings
+
+    return load_settings()
+
+
+@st.cache_data(ttl=5, max_entries=4, show_spinner=False)
+def _broker_problem(bootstrap: str, _settings) -> str | None:
+    from kafka_io.broker import check_bootstrap
+    from kafka_io.client_config import base_config
+
+    try:
+        check_bootstrap(bootstrap, base_config(_settings), timeout=2.0)
+    except UserError as exc:
+        return str(exc)
+    return None
+
+
+def broker_problem(settings) -> str | None:
+    """One-line message when Kafka does not answer, else None (cached 5 s per cluster)."""
+    return _broker_problem(settings.bootstrap_servers, settings)
+
+
+# ------------------------------------------------------------------------ archive and schema
+
+def _index_path(settings, survey: str) -> Path:
+    return Path(settings.archive_dir(survey)) / "_stats" / "index.parquet"
+
+
+@st.cache_data(ttl=300, max_entries=8, show_spinner=False)
+def _load_index(archive_dir: str, mtime: float):
+    from engine.stats import read_index
+
+    return read_index(archive_dir)
+
+
+def archive_index(settings, survey: str):
+    """The statistics index of the survey's archive (cached until the file changes), or None."""
+    path = _index_path(settings, survey)
+    if not path.is_file():
+        return None
+    return _load_index(str(path.parents[1]), path.stat().st_mtime)
+
+
+def archive_nights(settings, survey: str) -> list[dt.date]:
+    """Nights present in the archive, sorted."""
+    index = archive_index(settings, survey)
+    if index is None or len(index) == 0:
+        return []
+    return sorted(dt.date.fromisoformat(n) for n in index["night"].unique())
+
+
+@st.cache_data(ttl=3600, max_entries=4, show_spinner=False)
+def class_groups(survey: str) -> dict[str, list[str]]:
+    """Class labels offered to the user, grouped (ZTF: Fink / SIMBAD / TNS; ELASTICC: classId)."""
+    from engine.taxonomy import class_options
+
+    return {str(k): list(v) for k, v in class_options(survey).items()}
+
+
+@st.cache_resource(ttl=3600, max_entries=4, show_spinner=False)
+def unified_schema(survey: str):
+    """The superset Arrow schema conditions are validated against (read-only, shared)."""
+    from engine.schemas import unified_arrow_schema
+
+    return unified_arrow_schema(survey)
+
+
+@st.cache_data(ttl=3600, max_entries=4, show_spinner=False)
+def schema_fields(survey: str):
+    """Table of every field a condition may use: dotted name and type."""
+    import pandas as pd
+    import pyarrow as pa
+
+    rows: list[tuple[str, str]] = []
+
+    def walk(prefix: str, field: pa.Field) -> None:
+        name = f"{prefix}{field.name}"
+        if pa.types.is_struct(field.type):
+            for child in field.type:
+                walk(name + ".", child)
+        else:
+            rows.append((name, str(field.type)))
+
+    for f in unified_schema(survey):
+        walk("", f)
+    return pd.DataFrame(rows, columns=["field", "type"])
+
+
+def condition_issues(text: str, survey: str) -> list:
+    """Problems of the conditions text, one per bad line (``.line`` 1-based, ``.message``)."""
+    from engine.conditions import check_conditions_text
+
+    if not text.strip():
+        return []
+    return list(check_conditions_text(text, unified_schema(survey)))
+
+
+def content_choices(survey: str) -> list[dict]:
+    """Contents the user can pick: ``{"key", "label", "bytes_per_alert"}``."""
+    from engine.content import content_options
+
+    return list(content_options(survey))
+
+
+@st.cache_data(ttl=300, max_entries=64, show_spinner=False)
+def _eras_in(archive_dir: str, start: dt.date, stop: dt.date) -> list[str]:
+    from engine.archive.reader import eras_in as _lib_eras_in
+
+    nights = [start + dt.timedelta(days=i) for i in range((stop - start).days + 1)]
+    return sorted(_lib_eras_in(archive_dir, nights))
+
+
+def eras_in(settings, survey: str, start: dt.date, stop: dt.date) -> list[str]:
+    """Schema periods touched by the night range (more than one: the reader unifies them)."""
+    return _eras_in(str(settings.archive_dir(survey)), start, stop)
+
+
+# ------------------------------------------------------------------------- spec and estimate
+
+def conditions_list(text: str) -> list[str]:
+    """One condition per non-empty line; a trailing ``;`` (portal habit) is dropped."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip().rstrip(";").strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def make_spec(survey: str, start: dt.date, stop: dt.date, classes: list[str], conditions_text: str,
+              content: str, limit: int | None = None):
+    """The JobSpec the app, the CLI and the job share (raises UserError on bad input)."""
+    from engine.query import JobSpec
+
+    return JobSpec(survey=survey, start=start.isoformat(), stop=stop.isoformat(),
+                   classes=list(classes) or ["allclasses"],
+                   conditions=conditions_list(conditions_text), content=content, limit=limit)
+
+
+def spec_yaml(spec) -> str:
+    return spec.to_yaml()
+
+
+def estimate(settings, spec):
+    """Estimate from the statistics index: totals and a per night x class table."""
+    from engine.estimate import estimate as _estimate
+
+    index = archive_index(settings, spec.survey)
+    if index is None:
+        raise UserError(f"no {spec.survey} archive at {settings.archive_dir(spec.survey)}: "
+                        f"build one with 'fink-transfer archive build'")
+    return _estimate(spec, index)
+
+
+def exact_count(settings, spec) -> int:
+    """Alerts that really match, conditions included (reads the archive: seconds)."""
+    from engine.estimate import exact_count as _exact_count
+
+    return int(_exact_count(spec, settings.archive_dir(spec.survey)))
+
+
+# ------------------------------------------------------------------------------------- jobs
+
+def submit(settings, spec, test: bool, estimated: int | None = None):
+    """Launch the publishing job in its own process; returns its JobRecord.
+
+    ``engine="auto"``: small selections take the single-machine path (jobs.small_job_threshold).
+    """
+    from engine.job import launch_job
+
+    return launch_job(settings, spec, test=test, engine="auto", estimated=estimated)
+
+
+def job_spec_yaml(settings, job_id: str) -> str:
+    """The spec exactly as the job recorded it (topic included): ``fink-transfer submit --spec``."""
+    import yaml
+
+    from engine.job.store import read_spec
+
+    return yaml.safe_dump(read_spec(settings, job_id), sort_keys=False)
+
+
+def jobs(settings) -> list:
+    from engine.job import list_jobs
+
+    return list_jobs(settings)
+
+
+def job(settings, job_id: str):
+    from engine.job import load_job
+
+    return load_job(settings, job_id)
+
+
+def job_log(settings, job_id: str, tail: int = 200) -> str:
+    from engine.job import read_log
+
+    return read_log(settings, job_id, tail=tail)
+
+
+def cancel(settings, job_id: str):
+    from engine.job import cancel_job
+
+    return cancel_job(settings, job_id)
+
+
+def broker_topics(settings) -> list:
+    """Transfer topics on the broker with their size and expiry (same as ``topics list``)."""
+    from kafka_io.admin import list_transfer_topics
+
+    return list(list_transfer_topics(settings))
+
+
+def client_command(topic: str, survey: str, outdir: str | None = None) -> str:
+    """The command a user runs to fetch the topic (official client and ours, same flags)."""
+    part = "classId" if survey == "elasticc" else "finkclass"
+    out = outdir or topic
+    return (f"fink_datatransfer -topic {topic} -outdir {out} -partitionby {part} "
+            f"-nconsumers 4 -maxtimeout 30 --verbose")
+
+
+# --------------------------------------------------------------------------------- downloads
+
+def download_dir(settings, topic: str) -> Path:
+    """Status folder of the download of ``topic`` (one per topic, so a restart resumes)."""
+    return Path(settings.downloads_dir) / topic
+
+
+def start_download(settings, topic: str, outdir: str, nconsumers: int, batchsize: int,
+                   partitionby: str):
+    """Start (or resume) the download in its own OS process."""
+    from kafka_io.consumer import DownloadOptions, start_download as _start
+
+    options = DownloadOptions(topic=topic, outdir=outdir, nconsumers=int(nconsumers),
+                              batchsize=int(batchsize), partitionby=partitionby)
+    return _start(options, download_dir(settings, topic))
+
+
+def download_status(settings, topic: str):
+    """Live status of the download of ``topic`` or None if it never started."""
+    from kafka_io.consumer import read_download_status
+
+    folder = download_dir(settings, topic)
+    if not folder.is_dir():
+        return None
+    return read_download_status(folder)
+
+
+def cancel_download(settings, topic: str) -> None:
+    from kafka_io.consumer import cancel_download as _cancel
+
+    _cancel(download_dir(settings, topic))
+
+
+# ----------------------------------------------------------------------------------- explore
+
+def parquet_folders(settings) -> list[Path]:
+    """Folders under the downloads dir holding Parquet files (newest first)."""
+    root = Path(settings.downloads_dir)
+    found: dict[Path, float] = {}
+    if root.is_dir():
+        for path in root.rglob("*.parquet"):
+            top = path.parent
+            while top.parent != root and root in top.parents:
+                top = top.parent
+            found[top] = max(found.get(top, 0.0), path.stat().st_mtime)
+    return sorted(found, key=found.get, reverse=True)
+
+
+@st.cache_data(ttl=120, max_entries=4, show_spinner="Reading Parquet…")
+def read_parquet(folder: str, mtime: float, max_rows: int = 200_000):
+    """The downloaded alerts (partition folders become columns), at most ``max_rows``."""
+    import pyarrow.dataset as ds
+
+    from components.alerts import to_pandas
+
+    dataset = ds.dataset(folder, format="parquet", partitioning="hive",
+                         exclude_invalid_files=True)
+    table = dataset.head(max_rows) if dataset.count_rows() > max_rows else dataset.to_table()
+    return to_pandas(table)
+
+
+def folder_mtime(folder: str | os.PathLike) -> float:
+    """Newest mtime below ``folder`` (cache key: a finished download refreshes the charts)."""
+    newest = 0.0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                newest = max(newest, os.stat(os.path.join(root, name)).st_mtime)
+            except OSError:
+                pass
+    return newest

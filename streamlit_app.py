@@ -1,0 +1,46 @@
+"""Entry point of the Streamlit app: a router over the pages in ``app_pages/``.
+
+Run with ``fink-transfer app`` (starts the broker and a demo archive first) or
+``streamlit run streamlit_app.py``. Navigation sits in ``run()`` like Streamlit's own hello app,
+so tests can drive it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # `streamlit run` from another folder still finds engine/, components/
+    sys.path.insert(0, str(HERE))
+
+PAGES = HERE / "app_pages"
+
+
+def run() -> None:
+    st.set_page_config(page_title="Fink Data Transfer", page_icon="🔭", layout="wide",
+                       initial_sidebar_state="expanded")
+    pages = {
+        "Transfer": [
+            st.Page(PAGES / "query.py", title="Define your query", icon=":material/tune:",
+                    default=True, url_path="query"),
+            st.Page(PAGES / "monitor.py", title="Monitor", icon=":material/monitoring:",
+                    url_path="monitor"),
+        ],
+        "Your data": [
+            st.Page(PAGES / "download.py", title="Download", icon=":material/download:",
+                    url_path="download"),
+            st.Page(PAGES / "explore.py", title="Explore", icon=":material/insights:",
+                    url_path="explore"),
+        ],
+    }
+    with st.sidebar:
+        st.markdown("### 🔭 Fink Data Transfer")
+        st.caption("Select alerts from the archive, publish them to a Kafka topic, "
+                   "download them as Parquet.")
+    st.navigation(pages).run()
+
+
+run()
