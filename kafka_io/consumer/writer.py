@@ -1,0 +1,172 @@
+"""Atomic output files: write a temp name, fsync, rename, fsync the folder.
+
+One batch (consecutive offsets of one Kafka partition) becomes ``n`` files, one per Hive folder
+(``finkclass=SN candidate/``, ``year=2026/month=03/day=22/``, ...), named
+``part-p{partition}-o{first}-{last}-{k}of{n}`` (see offsets.py). Names never collide across
+processes or runs, so nothing is ever overwritten (the 7.0 bug and fink-client #245). A failed
+write (disk full, ...) removes its temp files, so no truncated Parquet is left behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import quote
+
+import pyarrow as pa
+
+from engine.errors import UserError
+from kafka_io.consumer.offsets import TMP_PREFIX, TMP_SUFFIX, file_name
+
+NULL_FOLDER = "__HIVE_DEFAULT_PARTITION__"
+JD_UNIX_EPOCH = 2440587.5
+MJD_UNIX_EPOCH = 40587.0
+# (struct, field, kind) tried in order to partition by time; kind jd|mjd.
+TIME_COLUMNS = (("candidate", "jd", "jd"), (None, "jd", "jd"), ("diaSource", "midpointMjdTai", "mjd"),
+                ("diaSource", "midPointTai", "mjd"), (None, "midpointMjdTai", "mjd"))
+
+
+def _segment(value) -> str:
+    if value is None:
+        return NULL_FOLDER
+    return quote(str(value), safe=" ()+,;:!'*&$@[]~")
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _zigzag(n: int) -> bytes:
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def avro_container(schema_json: str, values: list[bytes]) -> bytes:
+    """An Avro object container file holding ``values`` as ONE block: schemaless values are
+    exactly a block's datum encoding, so no decoding is needed."""
+    sync = secrets.token_bytes(16)
+    meta = ((b"avro.schema", schema_json.encode()), (b"avro.codec", b"null"))
+    header = b"Obj\x01" + _zigzag(len(meta)) + b"".join(
+        _zigzag(len(k)) + k + _zigzag(len(v)) + v for k, v in meta) + _zigzag(0) + sync
+    body = b"".join(values)
+    return header + _zigzag(len(values)) + _zigzag(len(body)) + body + sync
+
+
+def _time_columns(table: pa.Table) -> pa.Table:
+    """year/month/day (zero-padded strings, like fink-client 9+) from the observation time."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    for struct, name, kind in TIME_COLUMNS:
+        if struct is None:
+            if name not in table.column_names:
+                continue
+            col = table[name]
+        else:
+            if struct not in table.column_names or table.schema.field(struct).type.get_field_index(name) < 0:
+                continue
+            col = pc.struct_field(table[struct], name)
+        values = col.to_numpy(zero_copy_only=False).astype("float64")
+        epoch = JD_UNIX_EPOCH if kind == "jd" else MJD_UNIX_EPOCH
+        seconds = (values - epoch) * 86400.0
+        valid = np.isfinite(seconds)
+        days = np.where(valid, seconds, 0).astype("datetime64[s]").astype("datetime64[D]")
+        text = np.datetime_as_string(days, unit="D")
+        mask = pa.array(~valid)
+        table = table.drop_columns([c for c in ("year", "month", "day") if c in table.column_names])
+        for label, sl in (("year", slice(0, 4)), ("month", slice(5, 7)), ("day", slice(8, 10))):
+            parts = np.array([t[sl] for t in text], dtype=object) if len(text) else np.array([], dtype=object)
+            table = table.append_column(label, pa.array(parts, type=pa.string(), mask=mask))
+        return table
+    raise UserError("cannot partition by time: the alerts have no candidate.jd (ZTF) or "
+                    "diaSource.midpointMjdTai (LSST) field; choose another -partitionby")
+
+
+class BatchWriter:
+    """Writes decoded batches of one topic into ``outdir``."""
+
+    def __init__(self, outdir: str, outformat: str, partitionby: str | None, schema_json: str,
+                 decoder=None):
+        self.outdir = Path(outdir)
+        self.outformat = outformat
+        self.partitionby = partitionby if outformat == "parquet" else None
+        self.schema_json = schema_json
+        self.decoder = decoder
+        if self.partitionby in ("finkclass", "tnsclass", "classId") and decoder is not None \
+                and self.partitionby not in decoder.schema.names:
+            raise UserError(f"cannot partition by {self.partitionby}: the topic has no such column")
+
+    def _groups(self, table: pa.Table) -> list[tuple[str, pa.Table]]:
+        """(relative folder, rows) per Hive folder; partition columns move from the rows to the folder."""
+        if self.partitionby is None:
+            return [("", table)]
+        cols = ["year", "month", "day"] if self.partitionby == "time" else [self.partitionby]
+        if self.partitionby == "time":
+            table = _time_columns(table)
+        keys = table.select(cols)
+        key_rows = keys.to_pylist()
+        folders: dict[tuple, list[int]] = {}
+        for i, row in enumerate(key_rows):
+            folders.setdefault(tuple(row[c] for c in cols), []).append(i)
+        data = table.drop_columns(cols)
+        out = []
+        for key, idx in folders.items():
+            folder = "/".join(f"{c}={_segment(v)}" for c, v in zip(cols, key))
+            rows = data if len(folders) == 1 else data.take(pa.array(idx, type=pa.int64()))
+            out.append((folder, rows))
+        return out
+
+    def write(self, partition: int, first: int, last: int, values: list[bytes]) -> int:
+        """Write one batch; returns bytes written. Raises UserError (disk full, ...) with nothing left behind."""
+        import pyarrow.parquet as pq
+
+        if self.outformat == "avro":
+            pieces = [("", avro_container(self.schema_json, values))]
+        else:
+            pieces = self._groups(self.decoder.table(values))
+        n = len(pieces)
+        ext = self.outformat
+        temps: list[tuple[Path, Path]] = []
+        renamed: list[Path] = []
+        size = 0
+        try:
+            for k, (folder, content) in enumerate(pieces, start=1):
+                directory = self.outdir / folder if folder else self.outdir
+                directory.mkdir(parents=True, exist_ok=True)
+                final = directory / file_name(partition, first, last, k, n, ext)
+                tmp = directory / f"{TMP_PREFIX}{final.name[len('part-'):]}{TMP_SUFFIX}"
+                temps.append((tmp, final))
+                if isinstance(content, bytes):
+                    with open(tmp, "wb") as fh:
+                        fh.write(content)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                else:
+                    pq.write_table(content, tmp)
+                    _fsync_path(tmp)
+                size += tmp.stat().st_size
+            for tmp, final in temps:
+                os.replace(tmp, final)
+                renamed.append(final)
+            for directory in {final.parent for _, final in temps}:
+                _fsync_path(directory)
+        except OSError as exc:
+            for tmp, _ in temps:
+                tmp.unlink(missing_ok=True)
+            for final in renamed:
+                final.unlink(missing_ok=True)
+            if exc.errno == errno.ENOSPC or "No space left" in str(exc):
+                raise UserError(f"disk full: no space left on device while writing to {self.outdir}") from exc
+            raise UserError(f"cannot write to {self.outdir}: {exc.strerror or exc}") from exc
+        return size
