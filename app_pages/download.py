@@ -116,8 +116,10 @@ def live_download() -> None:
         m1, m2, m3, m4 = st.columns(4)
         m1.metric("Alerts written", fmt.count_h(st_now.downloaded))
         m2.metric("Expected", fmt.count_h(st_now.expected))
-        m3.metric("Files", fmt.count_h(st_now.files))
-        m4.metric("Speed", f"{st_now.rate:,.0f} alerts/s" if st_now.rate else "–")
+        m3.metric("Speed", f"{st_now.rate:,.0f} alerts/s" if st_now.rate else "–")
+        m4.metric("Throughput", f"{st_now.rate_mb:,.1f} MB/s" if st_now.rate_mb else "–")
+        if st_now.waiting_for_job:
+            st.info("The job is still publishing: the download follows it.", icon="⏳")
         frac = min(1.0, st_now.downloaded / st_now.expected) if st_now.expected else 0.0
         st.progress(1.0 if st_now.complete else frac,
                     text="Complete: every alert of the manifest is on disk." if st_now.complete

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -143,13 +144,10 @@ def eras_in(settings, survey: str, start: dt.date, stop: dt.date) -> list[str]:
 # ------------------------------------------------------------------------- spec and estimate
 
 def conditions_list(text: str) -> list[str]:
-    """One condition per non-empty line; a trailing ``;`` (portal habit) is dropped."""
-    out = []
-    for line in text.splitlines():
-        line = line.strip().rstrip(";").strip()
-        if line:
-            out.append(line)
-    return out
+    """One condition per non-empty line (the JobSpec's own parser: same rules as the CLI)."""
+    from engine.query import parse_conditions_text
+
+    return parse_conditions_text(text)
 
 
 def make_spec(survey: str, start: dt.date, stop: dt.date, classes: list[str], conditions_text: str,
@@ -157,9 +155,8 @@ def make_spec(survey: str, start: dt.date, stop: dt.date, classes: list[str], co
     """The JobSpec the app, the CLI and the job share (raises UserError on bad input)."""
     from engine.query import JobSpec
 
-    return JobSpec(survey=survey, start=start.isoformat(), stop=stop.isoformat(),
-                   classes=list(classes) or ["allclasses"],
-                   conditions=conditions_list(conditions_text), content=content, limit=limit)
+    return JobSpec(survey=survey, start=start, stop=stop, classes=list(classes) or ["allclasses"],
+                   conditions=conditions_text, content=content, limit=limit)
 
 
 def spec_yaml(spec) -> str:
@@ -191,7 +188,7 @@ def submit(settings, spec, test: bool, estimated: int | None = None):
 
     ``engine="auto"``: small selections take the single-machine path (jobs.small_job_threshold).
     """
-    from engine.job import launch_job
+    from engine.job.launcher import launch_job
 
     return launch_job(settings, spec, test=test, engine="auto", estimated=estimated)
 
@@ -206,34 +203,43 @@ def job_spec_yaml(settings, job_id: str) -> str:
 
 
 def jobs(settings) -> list:
-    from engine.job import list_jobs
+    from engine.job.store import list_jobs
 
     return list_jobs(settings)
 
 
 def job(settings, job_id: str):
-    from engine.job import load_job
+    from engine.job.store import load_job
 
     return load_job(settings, job_id)
 
 
 def job_log(settings, job_id: str, tail: int = 200) -> str:
-    from engine.job import read_log
+    from engine.job.store import read_log
 
     return read_log(settings, job_id, tail=tail)
 
 
 def cancel(settings, job_id: str):
-    from engine.job import cancel_job
+    from engine.job.launcher import cancel_job
 
     return cancel_job(settings, job_id)
 
 
-def broker_topics(settings) -> list:
-    """Transfer topics on the broker with their size and expiry (same as ``topics list``)."""
-    from kafka_io.admin import list_transfer_topics
+@st.cache_data(ttl=10, max_entries=4, show_spinner="Reading topics…")
+def _broker_topics(bootstrap: str, _settings) -> list[dict]:
+    from cli.topics_cmd import topic_rows
 
-    return list(list_transfer_topics(settings))
+    return topic_rows(_settings, read_manifests=True)
+
+
+def broker_topics(settings) -> list[dict]:
+    """Transfer topics on the broker with creation, expiry and manifest status (``topics list``)."""
+    return _broker_topics(settings.bootstrap_servers, settings)
+
+
+def forget_topics_cache() -> None:
+    _broker_topics.clear()
 
 
 def client_command(topic: str, survey: str, outdir: str | None = None) -> str:
@@ -251,30 +257,85 @@ def download_dir(settings, topic: str) -> Path:
     return Path(settings.downloads_dir) / topic
 
 
+@dataclass(frozen=True)
+class DownloadView:
+    """What the Download page shows of a download's status file."""
+
+    state: str
+    downloaded: int
+    expected: int | None
+    rate: float | None
+    rate_mb: float | None
+    processes: int | None
+    error: str | None
+    partitions: list[dict]
+    manifest: dict | None
+    outdir: str
+    waiting_for_job: bool
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("starting", "running")
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "done"
+
+
 def start_download(settings, topic: str, outdir: str, nconsumers: int, batchsize: int,
-                   partitionby: str):
-    """Start (or resume) the download in its own OS process."""
-    from kafka_io.consumer import DownloadOptions, start_download as _start
+                   partitionby: str | None):
+    """Start (or resume: offsets are kept) the download in its own OS process."""
+    from kafka_io.consumer.options import DownloadOptions
+    from kafka_io.consumer.status import start_download as _start
 
     options = DownloadOptions(topic=topic, outdir=outdir, nconsumers=int(nconsumers),
-                              batchsize=int(batchsize), partitionby=partitionby)
+                              batchsize=int(batchsize), partitionby=partitionby).validate()
     return _start(options, download_dir(settings, topic))
 
 
-def download_status(settings, topic: str):
-    """Live status of the download of ``topic`` or None if it never started."""
-    from kafka_io.consumer import read_download_status
+def _reap(pid) -> None:
+    """Collect our finished child so it does not linger as a zombie."""
+    try:
+        os.waitpid(int(pid), os.WNOHANG)
+    except (ChildProcessError, ValueError, TypeError, OSError):
+        pass
+
+
+def download_status(settings, topic: str) -> DownloadView | None:
+    """Live status of the download of ``topic``, or None if it never started."""
+    from kafka_io.consumer.status import read_download_status
 
     folder = download_dir(settings, topic)
-    if not folder.is_dir():
+    if not (folder / "status.json").is_file():
         return None
-    return read_download_status(folder)
+    data = read_download_status(folder)
+    if data.get("pid"):
+        _reap(data["pid"])
+    parts = []
+    for p, info in sorted((data.get("partitions") or {}).items(), key=lambda kv: int(kv[0])):
+        info = info or {}
+        parts.append({"partition": int(p), "written": info.get("written"),
+                      "next offset": info.get("next_offset"),
+                      "last offset": info.get("target_last_offset")})
+    return DownloadView(
+        state=str(data.get("state") or "unknown"),
+        downloaded=int(data.get("alerts_written") or 0),
+        expected=data.get("expected"),
+        rate=data.get("rate_alerts_s"),
+        rate_mb=data.get("rate_mb_s"),
+        processes=data.get("processes"),
+        error=data.get("error"),
+        partitions=parts,
+        manifest=data.get("completeness"),
+        outdir=str(data.get("outdir") or ""),
+        waiting_for_job=bool(data.get("waiting_for_job")),
+    )
 
 
-def cancel_download(settings, topic: str) -> None:
-    from kafka_io.consumer import cancel_download as _cancel
+def cancel_download(settings, topic: str) -> bool:
+    from kafka_io.consumer.status import cancel_download as _cancel
 
-    _cancel(download_dir(settings, topic))
+    return _cancel(download_dir(settings, topic))
 
 
 # ----------------------------------------------------------------------------------- explore

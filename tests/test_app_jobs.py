@@ -1,0 +1,80 @@
+"""AppTest: Test job -> Monitor -> Download -> Explore, with the real job process, broker and consumer.
+
+One module-wide flow (each step needs the previous one's result), one test per page.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from _app_support import app_settings, assert_clean, metric, new_app, rerun_until  # noqa: F401
+
+STATE: dict = {}
+
+
+@pytest.fixture(scope="module")
+def submitted(app_settings):
+    """Submit a test job from the query page; returns (job_id, topic)."""
+    at = new_app().run()
+    at.text_area(key="conditions_ztf").input("candidate.magpsf < 25").run()
+    at.button(key="test_job").click().run()
+    assert_clean(at)
+    sub = at.session_state["submission"]
+    return sub["job_id"], sub["topic"], at
+
+
+def test_submission_shows_topic_command_and_spec(submitted):
+    job_id, topic, at = submitted
+    assert topic.startswith("ftransfer_ztf_")
+    assert any(topic in s.value for s in at.success)
+    assert any(f"-topic {topic}" in c.value for c in at.code)
+    assert at.query_params["job"] == [job_id] or at.query_params["job"] == job_id
+    assert at.get("download_button"), "the job spec is offered as a YAML download"
+    from engine.query import JobSpec
+
+    spec = JobSpec.from_yaml(at.session_state["submission"]["spec_yaml"])
+    assert spec.topic == topic and spec.conditions == ["candidate.magpsf < 25"]
+
+
+def test_monitor_follows_the_job_to_done(submitted, app_settings):
+    job_id, topic, _ = submitted
+    at = new_app()
+    at.query_params["job"] = job_id
+    at.switch_page("app_pages/monitor.py")
+    at = rerun_until(at, lambda a: any("done" in m.value for m in a.markdown)
+                     or any("failed" in e.value for e in a.error), timeout=180)
+    assert_clean(at)
+    assert at.selectbox(key="monitor_job").value == job_id
+    assert int(metric(at, "Published").replace(",", "")) > 0
+    logs = [c.value for c in at.code]
+    assert logs and logs[0].strip()
+    # the topic table lists the topic with its expiry
+    tables = [d.value for d in at.dataframe]
+    assert any(topic in set(t.get("topic", [])) for t in tables)
+    STATE["published"] = int(metric(at, "Published").replace(",", ""))
+
+
+def test_download_page_downloads_the_topic(submitted, app_settings):
+    job_id, topic, _ = submitted
+    at = new_app()
+    at.query_params["topic"] = topic
+    at.switch_page("app_pages/download.py").run()
+    assert_clean(at)
+    assert at.selectbox(key="download_topic").value == topic
+    at.button(key="download_start").click().run()
+    at = rerun_until(at, lambda a: any("Complete" in (p.text or "") for p in a.get("progress")),
+                     timeout=180)
+    assert_clean(at)
+    written = int(metric(at, "Alerts written").replace(",", ""))
+    assert written == STATE.get("published", written) and written > 0
+    assert at.json, "the completeness manifest is shown"
+
+
+def test_explore_page_shows_the_download(submitted, app_settings):
+    at = new_app()
+    at.switch_page("app_pages/explore.py").run()
+    assert_clean(at)
+    assert int(metric(at, "Alerts").replace(",", "")) > 0
+    keys = {c.proto.id for c in at.get("plotly_chart")}
+    assert len(at.get("plotly_chart")) == 4, keys
+    assert at.selectbox(key="explore_folder").value

@@ -1,0 +1,190 @@
+"""End to end: `streamlit run` headless + real headless Chromium through the whole user journey.
+
+Choose nights, a class and a condition, watch the estimate change, submit a test job, watch it
+finish on Monitor, download it on Download, see the Explore charts. Screenshots of each page go
+to ``$FINK_TRANSFER_SCREENSHOTS`` (default ``test-output/screenshots/``, gitignored).
+
+Needs Debian's ``chromium`` (``apt-get install -y chromium``); ``playwright install`` is not used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from _app_support import (APP, ROOT, ZTF_NIGHTS, ZTF_PER_NIGHT, ZTF_START, app_environment,
+                          build_archive, kill_tree)
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = os.environ.get("FINK_TRANSFER_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(os.environ.get("FINK_TRANSFER_SCREENSHOTS", ROOT / "test-output" / "screenshots"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage"]
+
+
+@pytest.fixture
+def app_server(settings_env, tmp_path):
+    """The real app served by `streamlit run` on a free port, env inherited from settings_env."""
+    from kafka_io.broker import free_port
+
+    build_archive(settings_env, "ztf", ZTF_START, ZTF_NIGHTS, ZTF_PER_NIGHT)
+    env = dict(os.environ)
+    env.update(app_environment(settings_env.data_dir, settings_env.bootstrap_servers))
+    port = free_port()
+    log_path = tmp_path / "streamlit.log"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+           "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    with open(log_path, "wb") as log:  # a file, not a PIPE: a full pipe would block the server
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("streamlit did not start:\n" + log_path.read_text()[-3000:])
+            time.sleep(0.3)
+        yield url
+    finally:
+        kill_tree(proc.pid)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(5)
+
+
+@pytest.fixture
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+        pg = context.new_page()
+        pg.set_default_timeout(30_000)
+        try:
+            yield pg
+        finally:
+            context.close()
+            browser.close()
+
+
+def wait_for_app_run(pg, timeout: float = 60_000) -> None:
+    """Like streamlit's e2e conftest: the script is idle and no skeleton is left."""
+    pg.wait_for_timeout(150)
+    pg.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    pg.wait_for_function("document.querySelectorAll(\"[data-testid='stSkeleton']\").length === 0",
+                         timeout=timeout)
+
+
+def shot(pg, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def metric_value(pg, label: str) -> str:
+    box = pg.locator("[data-testid='stMetric']").filter(has_text=label).first
+    return box.locator("[data-testid='stMetricValue']").inner_text().strip()
+
+
+def as_int(text: str) -> int:
+    return int(re.sub(r"[^0-9]", "", text))
+
+
+def pick_day(pg, day) -> None:
+    """Click one day in the open date-range calendar."""
+    label = day.strftime("%B ") + str(day.day)
+    cell = pg.locator(f"[role='gridcell'][aria-label*='{label}']").filter(
+        has_text=re.compile(rf"^{day.day}$")).first
+    cell.click()
+
+
+def test_user_journey(app_server, page, settings_env):
+    from components.services import archive_nights
+
+    pg = page
+    nights = archive_nights(settings_env, "ztf")
+    pg.goto(app_server)
+    wait_for_app_run(pg)
+    pg.get_by_text("Define your query").first.wait_for()
+    before = as_int(metric_value(pg, "Alerts"))
+
+    # nights: the whole archive (first click = start, second = end)
+    pg.get_by_label("Nights (UTC, both ends included)").click()
+    pick_day(pg, nights[0])
+    pick_day(pg, nights[-1])
+    pg.keyboard.press("Escape")
+    wait_for_app_run(pg)
+    all_nights = as_int(metric_value(pg, "Alerts"))
+    assert all_nights > before
+
+    # a class: the most frequent Fink class of the estimate
+    fink = pg.locator("[data-testid='stMultiSelect']").filter(has_text="Fink").first
+    fink.click()
+    pg.keyboard.type("Unknown")
+    pg.keyboard.press("Enter")
+    pg.keyboard.press("Escape")
+    wait_for_app_run(pg)
+    with_class = as_int(metric_value(pg, "Alerts"))
+    assert 0 < with_class < all_nights
+
+    # a condition, validated as typed
+    area = pg.get_by_label("One SQL condition per line (all must hold)")
+    area.fill("candidate.magpsf < 25")
+    area.press("Control+Enter")
+    wait_for_app_run(pg)
+    pg.get_by_text("condition(s) valid").wait_for()
+    shot(pg, "1-query")
+
+    # test job
+    pg.get_by_role("button", name="Test job (a few alerts)").click()
+    wait_for_app_run(pg)
+    pg.get_by_text("Your topic name is").wait_for()
+    topic = re.search(r"ftransfer_ztf_\S+", pg.locator("[data-testid='stAlert']").filter(
+        has_text="Your topic name is").inner_text()).group(0).strip("`.")
+    shot(pg, "2-submitted")
+
+    # monitor until done
+    pg.get_by_role("link", name="Monitor this job").click()
+    wait_for_app_run(pg)
+    pg.get_by_text("Download this topic").wait_for(timeout=180_000)
+    wait_for_app_run(pg)
+    shot(pg, "3-monitor")
+
+    # download in the app
+    pg.get_by_role("link", name="Download this topic").click()
+    wait_for_app_run(pg)
+    pg.get_by_role("button", name=re.compile("Start download|Resume download")).click()
+    wait_for_app_run(pg)
+    pg.get_by_text("Complete: every alert of the manifest is on disk.").wait_for(timeout=180_000)
+    wait_for_app_run(pg)
+    assert as_int(metric_value(pg, "Alerts written")) > 0
+    shot(pg, "4-download")
+
+    # explore
+    pg.get_by_role("link", name="Explore the downloaded alerts").click()
+    wait_for_app_run(pg)
+    pg.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=60_000)
+    pg.wait_for_timeout(800)  # let plotly finish drawing before the picture
+    assert as_int(metric_value(pg, "Alerts")) > 0
+    assert not pg.locator("[data-testid='stException']").count()
+    shot(pg, "5-explore")
+    assert topic.startswith("ftransfer_ztf_")
