@@ -1,0 +1,1 @@
+"""Archive: night-partitioned Parquet layout, synthetic generator, unified readers."""

@@ -1,0 +1,168 @@
+"""Statistics index ``<archive>/_stats/index.parquet``: counts and Avro bytes per (night, class).
+
+One row per (night, finkclass, tnsclass) with ``era``, ``n_alerts`` and ``bytes_lightcurve``,
+``bytes_cutouts``, ``bytes_full`` (schemaless Avro bytes of those alerts for that content).
+Counts are exact (classification re-run on every alert, reading only the small columns);
+bytes are measured on a sample of each night (``SAMPLE_PER_NIGHT`` alerts, encoded with the
+project's Avro encoder) and scaled by the number of alerts: estimates use it before a job.
+Works for any archive in the year=/month=/day= layout (a real Fink lake too).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from engine import schemas
+from engine.archive import layout, reader
+from engine.classification import classify_batch, load_tns_catalog
+
+INDEX_PATH = Path("_stats") / "index.parquet"
+SAMPLE_PER_NIGHT = 200
+CONTENTS = ("lightcurve", "cutouts", "full")
+
+INDEX_SCHEMA = pa.schema([
+    ("night", pa.string()), ("finkclass", pa.string()), ("tnsclass", pa.string()), ("era", pa.string()),
+    ("n_alerts", pa.int64()), ("bytes_lightcurve", pa.int64()), ("bytes_cutouts", pa.int64()),
+    ("bytes_full", pa.int64()),
+])
+
+# Inputs of the classification (plus candidate.ra/dec for the TNS match, inside candidate).
+ZTF_CLASS_INPUTS = ["candidate", "cdsxmatch", "roid", "mulens", "snn_snia_vs_nonia", "snn_sn_vs_all",
+                    "rf_snia_vs_nonia", "rf_kn_vs_nonkn", "tracklet"]
+FINK_COLS = ("finkclass", "tnsclass", "cdsxmatch", "roid", "mulens", "DR3Name", "Plx", "e_Plx", "gcvs", "vsx",
+             "snn_snia_vs_nonia", "snn_sn_vs_all", "rf_snia_vs_nonia", "rf_kn_vs_nonkn", "tracklet", "x4lac",
+             "x3hsp", "mangrove", "t2", "anomaly_score", "lc_features_g", "lc_features_r")
+
+
+def _timestamps_as_strings(table: pa.Table) -> pa.Table:
+    cols = [pc.cast(c, pa.string()) if pa.types.is_timestamp(c.type) else c for c in table.columns]
+    return pa.table(cols, names=table.column_names)
+
+
+def simple_projection(table: pa.Table, content: str, survey: str) -> pa.Table:
+    """The content columns used for the size measurement (the real service's column lists)."""
+    if survey == "elasticc" or content == "full":
+        return table
+    cand = table.column("candidate").combine_chunks()
+    if content == "lightcurve":
+        flat = ["magpsf", "sigmapsf", "fid", "jd", "ra", "dec"]
+        cols = {"objectId": table.column("objectId"), "candid": table.column("candid")}
+    else:
+        flat = ["magpsf", "ra", "dec", "jd"]
+        cols = {"objectId": table.column("objectId"), "candid": table.column("candid")}
+    for name in flat:
+        cols[name] = cand.field(name)
+    if content == "cutouts":
+        for c in schemas.CUTOUT_COLUMNS:
+            cols[c] = table.column(c)
+    for c in FINK_COLS:
+        if c in table.column_names:
+            cols[c] = table.column(c)
+    return pa.table(cols)
+
+
+def measure_avro_bytes(table: pa.Table, survey: str) -> dict[str, float]:
+    """Mean schemaless Avro bytes per alert for each content, on a (classified) sample."""
+    from engine.avro.encoder import encode_to_arrow
+    from engine.avro.schema import avro_schema_from_arrow
+
+    out = {}
+    for content in CONTENTS:
+        proj = _timestamps_as_strings(simple_projection(table, content, survey))
+        if proj.num_rows == 0:
+            out[content] = 0.0
+            continue
+        batch = proj.combine_chunks().to_batches()[0]
+        encoded = encode_to_arrow(batch, avro_schema_from_arrow(batch.schema))
+        total = pc.sum(pc.binary_length(encoded)).as_py() or 0
+        out[content] = total / proj.num_rows
+    return out
+
+
+def night_stats(archive_dir, night: dt.date, survey: str, tns) -> pa.Table:
+    """Index rows of one night."""
+    columns = ["classId"] if survey == "elasticc" else ZTF_CLASS_INPUTS
+    tables = []
+    for batch in reader.read_arrow(archive_dir, [night], columns=columns, batch_size=20000):
+        b = classify_batch(batch, tns)
+        tables.append(pa.table([b.column("finkclass"), b.column("tnsclass")], names=["finkclass", "tnsclass"]))
+    if not tables:
+        return INDEX_SCHEMA.empty_table()
+    classes = pa.concat_tables(tables)
+    counts = classes.group_by(["finkclass", "tnsclass"]).aggregate([("finkclass", "count")])
+    sample = _sample(archive_dir, night, tns)
+    per_alert = measure_avro_bytes(sample, survey)
+    n = counts.column("finkclass_count").to_numpy().astype(np.int64)
+    k = len(n)
+    return pa.table({
+        "night": pa.array([night.isoformat()] * k, pa.string()),
+        "finkclass": counts.column("finkclass"), "tnsclass": counts.column("tnsclass"),
+        "era": pa.array([reader.era_of(survey, night)] * k, pa.string()),
+        "n_alerts": pa.array(n, pa.int64()),
+        **{f"bytes_{c}": pa.array(np.round(n * per_alert[c]).astype(np.int64), pa.int64()) for c in CONTENTS},
+    }, schema=INDEX_SCHEMA)
+
+
+def _sample(archive_dir, night: dt.date, tns) -> pa.Table:
+    for batch in reader.read_arrow(archive_dir, [night], batch_size=SAMPLE_PER_NIGHT):
+        return pa.Table.from_batches([classify_batch(batch, tns)])
+    return pa.table({})
+
+
+def build_index(archive_dir, progress: bool = False) -> Path:
+    """(Re)build ``_stats/index.parquet`` for every night of the archive; returns its path."""
+    from engine.archive.generator import Progress
+
+    nights = layout.require_archive(archive_dir)
+    survey = layout.detect_survey(archive_dir)
+    tns = load_tns_catalog(archive_dir)
+    bar = Progress(len(nights), "index", unit="nights") if progress else None
+    parts = []
+    for night in nights:
+        parts.append(night_stats(archive_dir, night, survey, tns))
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
+    table = pa.concat_tables(parts) if parts else INDEX_SCHEMA.empty_table()
+    path = Path(archive_dir) / INDEX_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_index(archive_dir) -> pa.Table:
+    """The index, built first if missing (an archive that came from elsewhere)."""
+    path = Path(archive_dir) / INDEX_PATH
+    if not path.exists():
+        build_index(archive_dir)
+    return pq.read_table(path)
+
+
+def summary(archive_dir) -> dict:
+    """Nights, alert counts, classes and sizes (for ``fink-transfer archive info`` and the app)."""
+    idx = read_index(archive_dir).to_pandas()
+    meta = layout.read_meta(archive_dir)
+    per_night = idx.groupby("night")["n_alerts"].sum()
+    classes = idx.groupby("finkclass")["n_alerts"].sum().sort_values(ascending=False)
+    tns = idx[idx.tnsclass != "Unknown"].groupby("tnsclass")["n_alerts"].sum().sort_values(ascending=False)
+    disk = sum(p.stat().st_size for p in Path(archive_dir).rglob("*.parquet") if not any(
+        part.startswith("_") for part in p.relative_to(archive_dir).parts[:-1]))
+    return {
+        "survey": meta.get("survey") or layout.detect_survey(archive_dir),
+        "nights": list(per_night.index), "alerts": int(idx.n_alerts.sum()),
+        "alerts_per_night": {k: int(v) for k, v in per_night.items()},
+        "eras": sorted(idx.era.unique().tolist()),
+        "classes": {k: int(v) for k, v in classes.items()},
+        "tns_classes": {k: int(v) for k, v in tns.items()},
+        "bytes": {c: int(idx[f"bytes_{c}"].sum()) for c in CONTENTS},
+        "disk_bytes": int(disk),
+    }
