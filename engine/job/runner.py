@@ -33,6 +33,19 @@ def _on_sigterm(signum, frame):
         raise JobCancelled()
 
 
+def one_line_error(exc: BaseException) -> str:
+    """The informative line of an exception: for Spark's Python worker errors, the worker's own
+    last ``XxxError: ...`` line rather than "An exception was thrown from the Python worker"."""
+    import re
+
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    if len(lines) > 1:
+        errors = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(Error|Exception|Unavailable)\b.*:", ln)]
+        if errors:
+            return errors[-1]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
 def choose_engine(settings, plan, engine: str) -> str:
     """'auto' -> 'local' when the estimate is below jobs.small_job_threshold, else 'spark'."""
     if engine != "auto":
@@ -117,7 +130,7 @@ def run_job(settings, job_id: str) -> int:
         if _cancel_requested:
             state, error = "cancelled", "cancelled by the user"
         else:
-            error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            error = one_line_error(exc)
             log("Traceback:\n" + traceback.format_exc().rstrip())
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finish the bookkeeping undisturbed

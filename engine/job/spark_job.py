@@ -15,6 +15,7 @@ the local standalone cluster); on a remote cluster the count appears when the jo
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -27,6 +28,8 @@ def spark_session(settings, master: str, app_name: str = "fink-transfer"):
     """A SparkSession bound to loopback (local) with the safety settings above."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+    # pyspark picks the workers' interpreter from this variable (default: python3 on PATH).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     conf = {

@@ -1,0 +1,85 @@
+"""``fink-transfer submit``: validate a job (conditions, nights, broker) and start it.
+
+Validation happens here, before the job process exists: a bad condition, an unknown night range
+or a broker that is down is one line on stderr, exit code 2, and nothing is published.
+"""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("submit", help="validate and start a transfer job (prints its topic)")
+    p.add_argument("--spec", help="job spec YAML/JSON file (flags below override its keys)")
+    p.add_argument("--survey", choices=("ztf", "elasticc"))
+    p.add_argument("--start", help="first night, YYYY-MM-DD")
+    p.add_argument("--stop", help="last night, YYYY-MM-DD (inclusive; default: start)")
+    p.add_argument("--class", dest="classes", action="append", metavar="LABEL",
+                   help="class label (repeatable): Fink class, '(SIMBAD) x', '(TNS) x', classId, allclasses")
+    p.add_argument("--condition", dest="conditions", action="append", metavar="SQL",
+                   help="SQL condition (repeatable, AND-ed), e.g. 'candidate.magpsf > 19.5'")
+    p.add_argument("--content", choices=("lightcurve", "cutouts", "full"))
+    p.add_argument("--limit", type=int, help="publish at most N alerts")
+    p.add_argument("--topic", help="topic name (default: generated ftransfer_<survey>_<date>_<n>)")
+    p.add_argument("--test", action="store_true", help="Test job: a few alerts only (limit 10 unless --limit)")
+    p.add_argument("--engine", choices=("spark", "local", "auto"), default="spark",
+                   help="spark (default), local (DuckDB, single machine) or auto (local below jobs.small_job_threshold)")
+    p.add_argument("--master", help="Spark master, e.g. spark://host:7077 (default: spark.master setting)")
+    p.add_argument("--wait", action="store_true", help="wait for the job to end; exit 0 only if it is done")
+    p.set_defaults(func=run)
+
+
+def build_spec(args) -> dict:
+    spec: dict = {}
+    if args.spec:
+        from pathlib import Path
+
+        import yaml
+
+        from engine.errors import UserError
+        try:
+            spec = yaml.safe_load(Path(args.spec).read_text()) or {}
+        except OSError as exc:
+            raise UserError(f"cannot read spec file {args.spec}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise UserError(f"spec file {args.spec} is not valid YAML/JSON") from exc
+        if not isinstance(spec, dict):
+            raise UserError(f"spec file {args.spec} must hold a mapping")
+    for key in ("survey", "start", "stop", "content", "limit", "topic", "classes", "conditions"):
+        value = getattr(args, key)
+        if value is not None:
+            spec[key] = value
+    spec.setdefault("survey", "ztf")
+    spec.setdefault("content", "lightcurve")
+    spec.setdefault("classes", ["allclasses"])
+    spec.setdefault("conditions", [])
+    if spec.get("start") and not spec.get("stop"):
+        spec["stop"] = spec["start"]
+    return spec
+
+
+def client_command(topic: str) -> str:
+    return f"fink_datatransfer -topic {topic} -outdir {topic} -partitionby finkclass --verbose"
+
+
+def run(args) -> int:
+    from engine.config import load_settings
+    from engine.job.launcher import launch_job, wait_job
+    from engine.job.plan import plan_job
+    from kafka_io.broker import ensure_broker
+
+    settings = load_settings()
+    spec = build_spec(args)
+    plan = plan_job(settings, spec, test=args.test)
+    ensure_broker(settings)
+    rec = launch_job(settings, plan.spec, test=args.test, engine=args.engine, master=args.master)
+    print(f"job: {rec.job_id}")
+    print(f"topic: {rec.topic}")
+    print(f"nights: {len(plan.nights)} ({plan.nights[0]}..{plan.nights[-1]}), content: {plan.content}"
+          + (f", limit: {plan.limit}" if plan.limit is not None else ""))
+    print(f"download with: {client_command(rec.topic)}")
+    if not args.wait:
+        print(f"follow with: fink-transfer jobs log {rec.job_id} --follow")
+        return 0
+    rec = wait_job(settings, rec.job_id)
+    print(f"state: {rec.state}, published: {rec.published}" + (f", error: {rec.error}" if rec.error else ""))
+    return 0 if rec.state == "done" else 1

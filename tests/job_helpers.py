@@ -1,0 +1,97 @@
+"""Helpers shared by the tests/test_job_*.py files: a tiny real archive, the official client."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REFERENCE, ROOT
+
+LAKE = REFERENCE / "samples" / "fink_datalake"
+# Real Fink science-lake samples placed as three nights, one per era of column sets
+# (the reader groups nights by era, so each era must hold one file schema).
+NIGHTS = {
+    "2021-11-22": "science_2021-11-22_fink1.3_mulens_struct.parquet",  # 2019-2021: mulens struct
+    "2022-06-15": "science_2021-11-22_portal_archive.parquet",         # 2022 era: mulens double
+    "2023-06-01": "science_2019-09-03_fink2.9.parquet",                # 2023+ column set
+}
+
+
+def build_small_archive(archive_dir: Path) -> Path:
+    """A Fink-lake-like archive (year=/month=/day=) from the real samples: 126 alerts."""
+    for night, name in NIGHTS.items():
+        y, m, d = night.split("-")
+        target = archive_dir / f"year={y}" / f"month={m}" / f"day={d}"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(LAKE / name, target / "part-0.parquet")
+    (archive_dir / "_archive.json").write_text(json.dumps({"survey": "ztf", "generator": "tests (real samples)"}))
+    return archive_dir
+
+
+def expected_rows(archive_dir: Path, nights, predicate=None, classes=None):
+    """What the query selects, computed independently in pandas: DataFrame indexed by candid."""
+    import datetime as dt
+
+    from engine.archive.reader import read_table
+    from engine.classification import classify_batch, load_tns_catalog
+
+    table = read_table(archive_dir, [dt.date.fromisoformat(n) for n in nights])
+    tns = load_tns_catalog(archive_dir)
+    frames = [classify_batch(b, tns).to_pandas() for b in table.to_batches() if b.num_rows]
+    import pandas as pd
+
+    df = pd.concat(frames, ignore_index=True)
+    if predicate is not None:
+        df = df[df.apply(predicate, axis=1)]
+    if classes is not None:
+        df = df[df["finkclass"].isin(classes)]
+    return df.set_index("candid", drop=False)
+
+
+def cli(*args, env=None, timeout=180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env or os.environ.copy(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def official_transfer(topic: str, bootstrap: str, home: Path, outdir: Path, timeout: float = 240):
+    """Download ``topic`` with fink-client 12.3.0's ``finkctl transfer`` (the official client)."""
+    creds = home / ".finkclient"
+    creds.mkdir(parents=True, exist_ok=True)
+    (creds / "ztf_credentials.yml").write_text(
+        f"survey: ztf\nusername: test\ngroupid: grp_{topic}\nservers: '{bootstrap}'\nmaxtimeout: 30\n")
+    finkctl = Path(sys.executable).with_name("finkctl")
+    env = dict(os.environ, HOME=str(home))
+    return subprocess.run([str(finkctl), "transfer", "-survey", "ztf", "-topic", topic, "-outdir", str(outdir),
+                           "-nconsumers", "10", "-maxtimeout", "30"], env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd=str(home))
+
+
+def consume_all(settings, topic: str) -> list[bytes]:
+    """Every message of the data topic, read up to the manifest's last offsets."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from kafka_io.client_config import base_config
+    from kafka_io.manifest import read_manifest
+
+    manifest = read_manifest(base_config(settings), topic)
+    out = []
+    consumer = Consumer({**base_config(settings), "group.id": "t-" + topic, "enable.auto.commit": False})
+    try:
+        for p, t in manifest.partitions.items():
+            consumer.assign([TopicPartition(topic, p, 0)])
+            got = 0
+            while got < t["count"]:
+                msgs = consumer.consume(500, 5.0)
+                if not msgs:
+                    break
+                for m in msgs:
+                    if not m.error():
+                        out.append(m.value())
+                        got += 1
+    finally:
+        consumer.close()
+    return out
