@@ -7,6 +7,7 @@ so tests can drive it.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -16,11 +17,14 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # `streamlit run` from another folder still finds engine/, components/
     sys.path.insert(0, str(HERE))
 
+from engine.errors import UserError  # noqa: E402  (after the path fix)
+
 PAGES = HERE / "app_pages"
+LOG = logging.getLogger("fink_transfer.app")
 
 
 def run() -> None:
-    st.set_page_config(page_title="Fink Data Transfer", page_icon="🔭", layout="wide",
+    st.set_page_config(page_title="Fink Data Transfer", page_icon=":material/satellite_alt:", layout="wide",
                        initial_sidebar_state="expanded")
     pages = {
         "Transfer": [
@@ -37,10 +41,16 @@ def run() -> None:
         ],
     }
     with st.sidebar:
-        st.markdown("### 🔭 Fink Data Transfer")
+        st.markdown("### :material/satellite_alt: Fink Data Transfer")
         st.caption("Select alerts from the archive, publish them to a Kafka topic, "
                    "download them as Parquet.")
-    st.navigation(pages).run()
+    page = st.navigation(pages)
+    try:
+        page.run()
+    except Exception as exc:  # the last guard: one line for the user, the traceback in the server log
+        LOG.exception("page %s failed", page.title)
+        message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        st.error(" ".join(message.split())[:300], icon=":material/warning:")
 
 
 run()

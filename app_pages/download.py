@@ -19,7 +19,7 @@ st.caption("Downloads run in their own process: you can leave this page, come ba
 
 problem = services.broker_problem(settings)
 if problem:
-    st.error(problem, icon="🔌")
+    st.error(problem, icon=":material/power_off:")
 
 # Topics to offer: finished jobs first (newest first), then other topics on the broker.
 try:
@@ -42,7 +42,7 @@ wanted = st.query_params.get("topic")
 if wanted and wanted not in topics:
     topics.insert(0, wanted)
 if not topics:
-    st.info("No topic to download yet: submit a job and wait until it is done.", icon="🗂️")
+    st.info("No topic to download yet: submit a job and wait until it is done.", icon=":material/folder_open:")
     st.stop()
 if wanted and ss.get("_download_url_topic") != wanted:
     ss["download_topic"] = wanted
@@ -84,7 +84,7 @@ stop = b2.button("Stop", key="download_stop", disabled=not running, width="stret
 
 if start:
     if not outdir.strip():
-        st.error("Give an output folder.", icon="📁")
+        st.error("Give an output folder.", icon=":material/folder:")
     else:
         try:
             services.start_download(settings, topic, str(Path(outdir).expanduser()), nconsumers,
@@ -119,13 +119,13 @@ def live_download() -> None:
         m3.metric("Speed", f"{st_now.rate:,.0f} alerts/s" if st_now.rate else "–")
         m4.metric("Throughput", f"{st_now.rate_mb:,.1f} MB/s" if st_now.rate_mb else "–")
         if st_now.waiting_for_job:
-            st.info("The job is still publishing: the download follows it.", icon="⏳")
+            st.info("The job is still publishing: the download follows it.", icon=":material/hourglass_top:")
         frac = min(1.0, st_now.downloaded / st_now.expected) if st_now.expected else 0.0
         st.progress(1.0 if st_now.complete else frac,
                     text="Complete: every alert of the manifest is on disk." if st_now.complete
                     else f"{frac:.0%}")
         if st_now.error:
-            st.error(st_now.error, icon="❌")
+            st.error(st_now.error, icon=":material/error:")
         if st_now.partitions:
             st.dataframe(pd.DataFrame(st_now.partitions), hide_index=True, width="stretch", height=220)
         if st_now.manifest:

@@ -20,7 +20,7 @@ wanted = st.query_params.get("folder")
 if wanted and wanted not in folders and Path(wanted).is_dir():
     folders.insert(0, wanted)
 if not folders:
-    st.info("Nothing downloaded yet: download a topic first.", icon="🗂️")
+    st.info("Nothing downloaded yet: download a topic first.", icon=":material/folder_open:")
     st.page_link("app_pages/download.py", label="Download", icon=":material/download:")
     st.stop()
 if wanted in folders and ss.get("_explore_url_folder") != wanted:
@@ -41,7 +41,7 @@ except Exception as exc:
     widgets.show_user_error(exc)
     st.stop()
 if df.empty:
-    st.warning("This folder holds no alerts.", icon="🔍")
+    st.warning("This folder holds no alerts.", icon=":material/search_off:")
     st.stop()
 
 roles = alerts.columns_for(df)

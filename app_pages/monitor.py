@@ -22,13 +22,13 @@ except Exception as exc:
     records = []
 
 if not records:
-    st.info("No job yet: define a query and submit a job first.", icon="🗂️")
+    st.info("No job yet: define a query and submit a job first.", icon=":material/folder_open:")
     st.page_link("app_pages/query.py", label="Define your query", icon=":material/tune:")
 else:
     retention = settings.kafka.retention_days * 86400
     table = pd.DataFrame([{
         "job": r.job_id,
-        "state": widgets.state_label(r.state),
+        "state": r.state,
         "kind": "test" if r.test else "full",
         "topic": r.topic,
         "published": r.published,
@@ -81,9 +81,9 @@ else:
                 frac = min(1.0, rec.published / total) if total else 0.0
                 st.progress(frac, text=f"{rec.state}… {fmt.count_h(rec.published)} alerts published")
             elif rec.state == "failed":
-                st.error(f"Job failed: {rec.error or 'see the log below'}", icon="❌")
+                st.error(f"Job failed: {rec.error or 'see the log below'}", icon=":material/error:")
             else:
-                st.warning("Job cancelled.", icon="⏹️")
+                st.warning("Job cancelled.", icon=":material/stop_circle:")
             if rec.state == "done":
                 st.page_link("app_pages/download.py", label="Download this topic",
                              icon=":material/download:", query_params={"topic": rec.topic})
@@ -97,7 +97,7 @@ else:
 st.subheader("Topics on the broker")
 problem = services.broker_problem(settings)
 if problem:
-    st.error(problem, icon="🔌")
+    st.error(problem, icon=":material/power_off:")
 else:
     try:
         topics = services.broker_topics(settings)

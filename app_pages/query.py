@@ -26,7 +26,7 @@ with left:
         nights = services.archive_nights(settings, survey)
         if not nights:
             st.error(f"No {services.SURVEY_LABELS[survey]} archive in {settings.archive_dir(survey)}: "
-                     f"build one with `fink-transfer archive build --survey {survey}`.", icon="⚠️")
+                     f"build one with `fink-transfer archive build --survey {survey}`.", icon=":material/warning:")
             st.stop()
         st.caption(f"Archive: {len(nights)} nights from {nights[0]} to {nights[-1]}.")
 
@@ -37,7 +37,7 @@ with left:
             gaps = widgets.missing_nights(nights, *night_range)
             if gaps:
                 shown = ", ".join(str(d) for d in gaps[:5]) + (" …" if len(gaps) > 5 else "")
-                st.caption(f"⚠️ {len(gaps)} night(s) of the range have no data: {shown}")
+                st.caption(f":material/warning: {len(gaps)} night(s) of the range have no data: {shown}")
 
     with st.container(border=True):
         st.markdown("##### 3 · Classes")
@@ -69,7 +69,7 @@ with left:
             lines = conditions_text.splitlines()
             for issue in issues:
                 text = lines[issue.line - 1].strip() if 0 < issue.line <= len(lines) else ""
-                st.error(f"Line {issue.line}: `{text}` — {issue.message}", icon="✏️")
+                st.error(f"Line {issue.line}: `{text}` — {issue.message}", icon=":material/edit_note:")
             if conditions_text.strip() and not issues:
                 st.caption(f"✓ {len(services.conditions_list(conditions_text))} condition(s) valid. "
                            "Conditions are applied by the job; the estimate does not include them "
@@ -95,7 +95,7 @@ with left:
 with right:
     spec = None
     if night_range is None:
-        st.info("Pick the last night of the range to see the estimate.", icon="📅")
+        st.info("Pick the last night of the range to see the estimate.", icon=":material/calendar_month:")
     else:
         try:
             spec = services.make_spec(survey, night_range[0], night_range[1], classes,
@@ -120,14 +120,14 @@ with right:
             m3.metric("Download time", fmt.duration_h(est.download_seconds),
                       help="At the consumer speed measured on this machine (docs/benchmarks.md).")
             if est.n_alerts == 0:
-                st.warning("No alerts match: try other nights or classes.", icon="🔍")
+                st.warning("No alerts match: try other nights or classes.", icon=":material/search_off:")
             elif est.n_alerts > 10_000_000:
-                st.warning("More than 10 million alerts: consider fewer nights or a class.", icon="📦")
+                st.warning("More than 10 million alerts: consider fewer nights or a class.", icon=":material/inventory_2:")
             eras = services.eras_in(settings, survey, night_range[0], night_range[1])
             if len(eras) > 1:
                 st.info(f"The range spans {len(eras)} schema periods ({', '.join(eras)}). "
                         "They are read with one unified schema: fields absent from a period are null.",
-                        icon="🧬")
+                        icon=":material/layers:")
             st.plotly_chart(charts.alerts_per_night(est.per_night), width="stretch",
                             config={"displayModeBar": False}, key="estimate_chart")
 
@@ -146,7 +146,7 @@ with right:
         st.markdown("##### Launch")
         problem = services.broker_problem(settings)
         if problem:
-            st.error(problem, icon="🔌")
+            st.error(problem, icon=":material/power_off:")
         ready = est is not None and not issues and not problem and est.n_alerts > 0
         b1, b2 = st.columns(2)
         test_clicked = b1.button("Test job (a few alerts)", key="test_job", disabled=not ready,
@@ -166,7 +166,7 @@ with right:
         if sub:
             kind = "Test job" if sub["test"] else "Job"
             st.success(f"{kind} **{sub['job_id']}** started. Your topic name is **`{sub['topic']}`**.",
-                       icon="🚀")
+                       icon=":material/rocket_launch:")
             st.markdown("Get your data with the official client (or the *Download* page):")
             st.code(services.client_command(sub["topic"], sub["survey"]), language="bash")
             c1, c2 = st.columns(2)

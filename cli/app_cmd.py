@@ -41,17 +41,16 @@ def has_archive(settings, survey: str) -> bool:
 
 
 def build_demo_archive(settings, survey: str, nights: int, alerts_per_night: int) -> None:
-    """Synthetic archive + statistics index with the project's generator (``archive build``)."""
-    from cli.main import run as cli_run
+    """Synthetic archive + statistics index with the project's generator (as ``archive build``)."""
+    import datetime as dt
+
+    from engine.archive.generator import build_archive
 
     out = Path(settings.archive_dir(survey))
     print(f"Building a demo {survey} archive: {nights} nights x {alerts_per_night} alerts in {out} ...",
           flush=True)
-    code = cli_run(["archive", "build", "--survey", survey, "--start", DEMO_START[survey],
-                    "--nights", str(nights), "--alerts-per-night", str(alerts_per_night),
-                    "--out", str(out)])
-    if code:
-        raise UserError(f"could not build the demo {survey} archive (exit code {code})")
+    build_archive(survey, dt.date.fromisoformat(DEMO_START[survey]), nights, alerts_per_night, out,
+                  progress=True)
 
 
 def streamlit_command(port: int) -> list[str]:

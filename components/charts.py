@@ -19,8 +19,8 @@ PALETTE = ["#2F5DD6", "#E8833A", "#3AA17E", "#C8435B", "#8E6CC9", "#D4A72C", "#4
 
 def _layout(fig: go.Figure, height: int = 320, **extra) -> go.Figure:
     fig.update_layout(template="plotly_white", font=FONT, height=height,
-                      margin=dict(l=10, r=10, t=36, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None),
+                      margin=dict(l=10, r=10, t=40, b=20),
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, title=None),
                       **extra)
     return fig
 
@@ -68,27 +68,72 @@ def class_histogram(df: pd.DataFrame, roles: Roles, top: int = 20) -> go.Figure:
                    title=dict(text=f"Alerts per class ({roles.cls})", x=0, font=dict(size=14)))
 
 
+def mollweide(ra_deg, dec_deg):
+    """Mollweide x, y of sky positions, RA increasing to the left (centre RA = 180 deg).
+
+    Computed here rather than with plotly's geo projections, which fetch map data from a CDN
+    (the app must work offline).
+    """
+    import numpy as np
+
+    lam = np.radians(180.0 - np.asarray(ra_deg, dtype=float))
+    phi = np.radians(np.asarray(dec_deg, dtype=float))
+    theta = phi.copy()
+    for _ in range(50):  # Newton on 2t + sin 2t = pi sin phi
+        f = 2 * theta + np.sin(2 * theta) - np.pi * np.sin(phi)
+        d = 2 + 2 * np.cos(2 * theta)
+        step = np.where(np.abs(d) > 1e-12, f / np.where(np.abs(d) > 1e-12, d, 1), 0.0)
+        theta = theta - step
+        if np.all(np.abs(step) < 1e-9):
+            break
+    x = 2 * np.sqrt(2) / np.pi * lam * np.cos(theta)
+    y = np.sqrt(2) * np.sin(theta)
+    return x, y
+
+
+def _graticule(fig: go.Figure) -> None:
+    import numpy as np
+
+    grid = dict(color="#E1E6EE", width=1)
+    dec = np.linspace(-90, 90, 91)
+    for ra in range(0, 361, 60):
+        x, y = mollweide(np.full_like(dec, ra if ra < 360 else 359.999), dec)
+        fig.add_scatter(x=x, y=y, mode="lines", line=grid if 0 < ra < 360 else dict(color="#B8C0CC", width=1.2),
+                        hoverinfo="skip", showlegend=False)
+    ra_line = np.linspace(0.001, 359.999, 181)
+    for d in (-60, -30, 0, 30, 60):
+        x, y = mollweide(ra_line, np.full_like(ra_line, d))
+        fig.add_scatter(x=x, y=y, mode="lines", line=grid, hoverinfo="skip", showlegend=False)
+    for ra in (0, 60, 120, 180, 240, 300):
+        x, y = mollweide([ra if ra else 0.001], [0])
+        fig.add_annotation(x=float(x[0]), y=float(y[0]), text=f"{ra // 15}h", showarrow=False,
+                           font=dict(size=10, color="#8A94A6"), yshift=-9)
+    for d in (-60, -30, 30, 60):
+        x, y = mollweide([359.999], [d])
+        fig.add_annotation(x=float(x[0]), y=float(y[0]), text=f"{d:+d}°", showarrow=False,
+                           font=dict(size=10, color="#8A94A6"), xshift=-16)
+
+
 def sky_map(df: pd.DataFrame, roles: Roles, max_points: int = 20_000) -> go.Figure:
-    """Alert positions on a Mollweide sky (RA increasing to the left, as on the sky)."""
+    """Alert positions on a Mollweide sky (equatorial, RA increasing to the left)."""
     if roles.ra is None or roles.dec is None or df.empty:
         return empty("No coordinates in this download")
     sample = df.sample(max_points, random_state=0) if len(df) > max_points else df
     fig = go.Figure()
-    groups = sample.groupby(sample[roles.cls].astype(str)) if roles.cls else [("alerts", sample)]
+    _graticule(fig)
+    groups = list(sample.groupby(sample[roles.cls].astype(str))) if roles.cls else [("alerts", sample)]
     ranked = sorted(groups, key=lambda kv: -len(kv[1]))
     for i, (name, part) in enumerate(ranked[:12]):
-        lon = 180.0 - part[roles.ra].astype(float)
-        fig.add_trace(go.Scattergeo(lon=lon, lat=part[roles.dec].astype(float), mode="markers",
-                                    name=str(name), marker=dict(size=4, opacity=0.75,
-                                                                color=PALETTE[i % len(PALETTE)]),
-                                    customdata=part[roles.ra],
-                                    hovertemplate="RA %{customdata:.4f}°, Dec %{lat:.4f}°<extra>"
-                                                  + str(name) + "</extra>"))
-    fig.update_geos(projection_type="mollweide", showcoastlines=False, showland=False,
-                    showframe=True, framecolor="#B8C0CC", bgcolor="#FBFCFE",
-                    lonaxis=dict(showgrid=True, gridcolor="#E3E7EE", dtick=30),
-                    lataxis=dict(showgrid=True, gridcolor="#E3E7EE", dtick=30))
-    return _layout(fig, height=380, title=dict(text="Sky map (RA, Dec)", x=0, font=dict(size=14)))
+        x, y = mollweide(part[roles.ra], part[roles.dec])
+        fig.add_scatter(x=x, y=y, mode="markers", name=str(name),
+                        marker=dict(size=5, opacity=0.8, color=PALETTE[i % len(PALETTE)]),
+                        customdata=part[[roles.ra, roles.dec]].to_numpy(),
+                        hovertemplate="RA %{customdata[0]:.4f}°, Dec %{customdata[1]:.4f}°<extra>"
+                                      + str(name) + "</extra>")
+    fig.update_xaxes(visible=False, range=[-2.9, 2.9])
+    fig.update_yaxes(visible=False, range=[-1.45, 1.45], scaleanchor="x", scaleratio=1)
+    return _layout(fig, height=380, title=dict(text="Sky map (RA, Dec)", x=0, font=dict(size=14)),
+                   plot_bgcolor="#FFFFFF")
 
 
 def magnitude_distribution(df: pd.DataFrame, roles: Roles) -> go.Figure:
@@ -118,14 +163,15 @@ def light_curve(points: pd.DataFrame, object_id, is_magnitude: bool = True) -> g
             part = points[(points["band"] == band) & (points["source"] == source)]
             if part.empty:
                 continue
-            fig.add_scatter(x=part["time"], y=part["value"], mode="markers",
+            t = part["time"] - 2400000.5 if is_magnitude else part["time"]  # JD -> MJD
+            fig.add_scatter(x=t, y=part["value"], mode="markers",
                             name=f"{band} ({source})",
                             marker=dict(symbol=symbol, size=8,
                                         color=BAND_COLOURS.get(band, PALETTE[0])),
                             error_y=dict(type="data", array=part["error"], visible=True,
                                          thickness=1),
-                            hovertemplate="t=%{x:.5f}<br>%{y:.3f}<extra>" + band + "</extra>")
-    fig.update_xaxes(title="JD" if is_magnitude else "MJD (TAI)")
+                            hovertemplate="MJD %{x:.5f}<br>%{y:.3f}<extra>" + band + "</extra>")
+    fig.update_xaxes(title="MJD", tickformat=".1f")
     if is_magnitude:
         fig.update_yaxes(title="magnitude", autorange="reversed")
     else:

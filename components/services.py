@@ -72,7 +72,13 @@ def archive_nights(settings, survey: str) -> list[dt.date]:
     index = archive_index(settings, survey)
     if index is None or len(index) == 0:
         return []
-    return sorted(dt.date.fromisoformat(n) for n in index["night"].unique())
+    if hasattr(index, "column_names"):  # pyarrow Table (engine.stats.read_index)
+        import pyarrow.compute as pc
+
+        values = pc.unique(index.column("night")).to_pylist()
+    else:
+        values = index["night"].unique()
+    return sorted(dt.date.fromisoformat(str(n)) for n in values)
 
 
 @st.cache_data(ttl=3600, max_entries=4, show_spinner=False)
@@ -107,7 +113,9 @@ def schema_fields(survey: str):
         else:
             rows.append((name, str(field.type)))
 
-    for f in unified_schema(survey):
+    from engine.conditions import condition_schema
+
+    for f in condition_schema(unified_schema(survey)):  # archive fields + finkclass/tnsclass
         walk("", f)
     return pd.DataFrame(rows, columns=["field", "type"])
 

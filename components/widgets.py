@@ -8,12 +8,15 @@ import streamlit as st
 
 from engine.errors import UserError
 
-STATE_ICONS = {"queued": "⏳", "running": "🔄", "done": "✅", "failed": "❌", "cancelled": "⏹️"}
+STATE_ICONS = {"queued": ":gray[:material/schedule:]", "starting": ":blue[:material/autorenew:]",
+               "running": ":blue[:material/autorenew:]", "done": ":green[:material/check_circle:]",
+               "failed": ":red[:material/error:]", "cancelled": ":gray[:material/cancel:]"}
 TERMINAL = ("done", "failed", "cancelled", "complete", "completed")
 
 
 def state_label(state: str) -> str:
-    return f"{STATE_ICONS.get(state, '•')} {state}"
+    """Markdown: a coloured icon and the state name."""
+    return f"{STATE_ICONS.get(state, ':material/help:')} {state}"
 
 
 def night_range(nights: list[dt.date], key: str, default_nights: int = 3) -> tuple[dt.date, dt.date] | None:
@@ -53,9 +56,9 @@ def missing_nights(nights: list[dt.date], start: dt.date, stop: dt.date) -> list
 def show_user_error(exc: Exception) -> None:
     """One line, never a traceback: UserError as is, anything else summarised."""
     if isinstance(exc, UserError):
-        st.error(str(exc), icon="⚠️")
+        st.error(str(exc), icon=":material/warning:")
     else:
-        st.error(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", icon="⚠️")
+        st.error(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", icon=":material/warning:")
 
 
 def remember_query_param(name: str, value: str | None) -> None:

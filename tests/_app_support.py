@@ -20,15 +20,14 @@ ELASTICC_START, ELASTICC_NIGHTS, ELASTICC_PER_NIGHT = "2023-11-27", 3, 60
 
 
 def build_archive(settings, survey: str, start: str, nights: int, per_night: int) -> Path:
-    """A synthetic archive with its statistics index, made by the project's own command."""
-    from cli.main import run
+    """A synthetic archive with its statistics index, made by the project's own generator."""
+    import datetime as dt
+
+    from engine.archive.generator import build_archive as generate
 
     out = Path(settings.archive_dir(survey))
-    if (out / "_stats" / "index.parquet").is_file():
-        return out
-    code = run(["archive", "build", "--survey", survey, "--start", start, "--nights", str(nights),
-                "--alerts-per-night", str(per_night), "--out", str(out)])
-    assert code == 0, f"archive build failed for {survey}"
+    if not (out / "_stats" / "index.parquet").is_file():
+        generate(survey, dt.date.fromisoformat(start), nights, per_night, out, progress=False)
     return out
 
 

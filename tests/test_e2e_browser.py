@@ -96,8 +96,14 @@ def wait_for_app_run(pg, timeout: float = 60_000) -> None:
 
 
 def shot(pg, name: str) -> None:
+    """Whole page: Streamlit scrolls inside its main block, so grow the viewport to fit it first."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    height = pg.evaluate("Math.max(...[...document.querySelectorAll("
+                         "'[data-testid=stMain], [data-testid=stAppViewContainer]')].map(e => e.scrollHeight))")
+    pg.set_viewport_size({"width": 1440, "height": min(6000, max(1000, int(height) + 40))})
+    pg.wait_for_timeout(1000)
     pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    pg.set_viewport_size({"width": 1440, "height": 1000})
 
 
 def metric_value(pg, label: str) -> str:
