@@ -13,6 +13,8 @@ A :class:`JobContext` is plain data (picklable), so Spark ships it to executors 
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import dataclass, field
 
 CLASS_COLUMNS = ("finkclass", "tnsclass")
@@ -134,6 +136,8 @@ class BatchPublisher:
         self.sent = 0
         self._unreported = 0
         self._progress_every = progress_every
+        # Test/demo hook: seconds to wait before each batch (watch progress, try cancel).
+        self._throttle = float(os.environ.get("FINK_TRANSFER_JOB_THROTTLE_S", "0") or 0)
 
     @property
     def full(self) -> bool:
@@ -143,6 +147,8 @@ class BatchPublisher:
         """Publish the selected alerts of ``batch``; returns how many were queued."""
         if self.full:
             return 0
+        if self._throttle:
+            time.sleep(self._throttle)
         values = process_batch(batch, self.ctx)
         if self.ctx.limit is not None:
             values = values[: self.ctx.limit - self.sent]

@@ -112,16 +112,13 @@ def _normalise_spec(spec) -> dict:
 def _compile(conditions, survey: str):
     """engine.conditions.compile_conditions -> (engine spark, engine duckdb, post duckdb, columns)."""
     from engine.conditions import compile_conditions
+    from engine.schemas import unified_arrow_schema
 
-    try:
-        compiled = compile_conditions(list(conditions), survey=survey)
-    except TypeError:
-        compiled = compile_conditions(list(conditions))
+    compiled = compile_conditions(list(conditions), unified_arrow_schema(survey))
     spark, duck, post, cols = [], [], [], set()
     for cond in compiled:
-        used = {str(c) for c in (getattr(cond, "columns_used", None) or ())}
-        cols.update(used)
-        if {c.split(".")[0] for c in used} & {"finkclass", "tnsclass"}:
+        cols.update(cond.top_columns)
+        if cond.needs_classification:
             post.append(cond.duckdb_sql)
         else:
             spark.append(cond.spark_sql)
@@ -137,8 +134,6 @@ def _schema_dict(schema) -> dict:
 
 def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> JobPlan:
     """Everything the job needs, or a UserError naming the first problem (one line)."""
-    from engine.content import output_avro_schema
-
     data = _normalise_spec(spec)
     survey = str(data.get("survey") or "ztf")
     archive_dir = Path(settings.archive_dir(survey))
@@ -159,11 +154,9 @@ def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> Jo
         raise UserError(f"bad limit {limit}: use a positive number")
     if test and limit is None:
         limit = TEST_JOB_LIMIT
-    try:
-        from engine.content import columns_needed
-        columns = list(columns_needed(survey, content, sorted(cond_cols)))
-    except ImportError:
-        columns = None
+    from engine.content import columns_needed, output_avro_schema
+
+    columns = list(columns_needed(survey, content, sorted(cond_cols)))
     return JobPlan(spec=data, survey=survey, start=start, stop=stop, nights=nights, archive_dir=archive_dir,
                    content=content, limit=limit, topic=topic or data.get("topic") or "",
                    fink_classes=fink, tns_classes=tns, engine_conditions=spark_c,

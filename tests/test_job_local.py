@@ -1,0 +1,127 @@
+"""The job process with the single-machine (DuckDB) engine, against the real broker.
+
+Covers: launch -> done with a 'done' manifest whose totals match what is on the topic and what
+pandas selects; an empty result still creates the data topic (done, 0 alerts); cancel (status and
+manifest 'cancelled'); a job killed -9 reported failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import signal
+import time
+
+import fastavro
+import pytest
+
+from engine.job.launcher import cancel_job, launch_job, wait_job
+from engine.job.store import load_job, read_log
+from kafka_io.client_config import base_config
+from kafka_io.manifest import read_manifest
+from tests.job_helpers import consume_all, expected_rows
+
+NIGHTS = ["2021-11-22", "2021-11-23"]
+
+
+@pytest.fixture(scope="module")
+def small_archive(tmp_path_factory):
+    from engine.archive.generator import build_archive
+
+    out = tmp_path_factory.mktemp("archive") / "ztf"
+    build_archive("ztf", dt.date(2021, 11, 22), 2, 300, out, progress=False)
+    return out
+
+
+@pytest.fixture
+def job_env(settings_env, small_archive, monkeypatch):
+    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ZTF", str(small_archive))
+    from engine.config import load_settings
+    return load_settings()
+
+
+def _spec(**kw):
+    spec = {"survey": "ztf", "start": NIGHTS[0], "stop": NIGHTS[-1], "classes": ["allclasses"],
+            "conditions": [], "content": "lightcurve", "limit": None}
+    spec.update(kw)
+    return spec
+
+
+def _decode(settings, topic, values):
+    import json
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    from kafka_io.topics import schema_topic
+    c = Consumer({**base_config(settings), "group.id": "s-" + topic})
+    c.assign([TopicPartition(schema_topic(topic), 0, 0)])
+    msg = c.poll(10)
+    c.close()
+    schema = fastavro.parse_schema(json.loads(msg.key()))
+    return [fastavro.schemaless_reader(io.BytesIO(v), schema) for v in values]
+
+
+def test_local_job_publishes_what_pandas_selects(job_env, small_archive):
+    spec = _spec(classes=["allclasses"], conditions=["candidate.magpsf > 18.5"])
+    rec = launch_job(job_env, spec, engine="local")
+    rec = wait_job(job_env, rec.job_id, timeout=120)
+    assert rec.state == "done", (rec.error, read_log(job_env, rec.job_id))
+    expected = expected_rows(small_archive, NIGHTS, predicate=lambda r: r["candidate"]["magpsf"] > 18.5)
+    assert rec.published == len(expected) > 0
+    manifest = read_manifest(base_config(job_env), rec.topic)
+    assert manifest.status == "done" and manifest.total == len(expected)
+    rows = _decode(job_env, rec.topic, consume_all(job_env, rec.topic))
+    assert sorted(r["candid"] for r in rows) == sorted(expected.index)
+    for row in rows:
+        want = expected.loc[row["candid"]]
+        assert row["objectId"] == want["objectId"] and row["finkclass"] == want["finkclass"]
+    log = read_log(job_env, rec.job_id)
+    for line in ("Generating data paths...", "Schema OK", f"Starting to send data to topic {rec.topic}", "End."):
+        assert line in log
+
+
+def test_empty_result_creates_topic_with_done_manifest(job_env):
+    from confluent_kafka.admin import AdminClient
+
+    rec = launch_job(job_env, _spec(conditions=["candidate.magpsf > 99"]), engine="local")
+    rec = wait_job(job_env, rec.job_id, timeout=120)
+    assert rec.state == "done" and rec.published == 0, rec.error
+    md = AdminClient(base_config(job_env)).list_topics(timeout=10)
+    assert len(md.topics[rec.topic].partitions) == 10
+    manifest = read_manifest(base_config(job_env), rec.topic)
+    assert manifest.status == "done" and manifest.total == 0
+
+
+def _wait_publishing(settings, rec, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "Starting to send data" in read_log(settings, rec.job_id):
+            return
+        assert load_job(settings, rec.job_id).state in ("queued", "running"), read_log(settings, rec.job_id)
+        time.sleep(0.2)
+    raise AssertionError("job never started publishing")
+
+
+def test_cancel_publishes_cancelled_manifest(job_env, monkeypatch):
+    monkeypatch.setenv("FINK_TRANSFER_JOB_THROTTLE_S", "30")  # each batch waits: time to cancel
+    rec = launch_job(job_env, _spec(), engine="local")
+    _wait_publishing(job_env, rec)
+    t0 = time.monotonic()
+    rec = cancel_job(job_env, rec.job_id, grace=20)
+    assert rec.state == "cancelled" and time.monotonic() - t0 < 20, rec.error
+    manifest = read_manifest(base_config(job_env), rec.topic)
+    assert manifest.status == "cancelled"
+    assert "Job cancelled" in read_log(job_env, rec.job_id)
+
+
+def test_job_killed_minus_9_is_reported_failed(job_env, monkeypatch):
+    monkeypatch.setenv("FINK_TRANSFER_JOB_THROTTLE_S", "30")
+    rec = launch_job(job_env, _spec(), engine="local")
+    _wait_publishing(job_env, rec)
+    os.killpg(load_job(job_env, rec.job_id).pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while load_job(job_env, rec.job_id).state == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    rec = load_job(job_env, rec.job_id)
+    assert rec.state == "failed" and "process died" in rec.error
