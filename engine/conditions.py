@@ -201,6 +201,7 @@ def _function_name(node) -> str | None:
     mapping = {
         exp.ArraySize: "size", exp.Exists: "exists", exp.ArrayFilter: "filter",
         exp.ArrayContains: "array_contains", exp.Coalesce: "coalesce", exp.StartsWith: "startswith",
+        exp.EndsWith: "endswith",
         exp.Pow: "pow", exp.Ln: "ln", exp.Length: "length", exp.Greatest: "greatest",
         exp.Least: "least", exp.Abs: "abs", exp.Sqrt: "sqrt", exp.Exp: "exp", exp.Floor: "floor",
         exp.Ceil: "ceil", exp.Round: "round", exp.Lower: "lower", exp.Upper: "upper",
@@ -395,7 +396,7 @@ class _Checker:
         if isinstance(node, exp.Paren):
             return self.is_boolean(node.this, scope)
         if isinstance(node, (exp.Predicate, exp.Connector, exp.Not, exp.Boolean, exp.Exists,
-                             exp.ArrayContains, exp.StartsWith, exp.IsNan)):
+                             exp.ArrayContains, exp.StartsWith, exp.EndsWith, exp.IsNan)):
             return True
         if isinstance(node, exp.Anonymous):
             return str(node.this).lower() in ("forall", "isnull", "isnotnull", "endswith", "isnan")
