@@ -365,8 +365,12 @@ class ZtfNight:
             elif f.name == "pdiffimfilename":
                 v = np.full(total, "ztf_programid1_scimrefdiffimg.fits", dtype=object)
             else:
-                arrays.append(_arr(_generic(rng, f.type, total, f.name).to_numpy(zero_copy_only=False), f.type, upper)
-                              if not pa.types.is_string(f.type) else pa.array(np.where(upper, None, "x"), type=f.type))
+                if pa.types.is_string(f.type):
+                    arrays.append(pa.array(np.where(upper, None, "x"), type=f.type))
+                else:
+                    g = _generic(rng, f.type, total, f.name)
+                    mask = upper | g.is_null().to_numpy(zero_copy_only=False)
+                    arrays.append(_arr(g.fill_null(0).to_numpy(zero_copy_only=False), f.type, mask))
                 continue
             nullable_always = f.name in ("programpi", "pdiffimfilename")
             arrays.append(_arr(v, f.type, None if nullable_always else upper))

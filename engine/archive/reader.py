@@ -98,6 +98,17 @@ def read_table(archive_dir, nights, columns: list[str] | None = None) -> pa.Tabl
 
 # --------------------------------------------------------------------------- DuckDB
 
+def _group_by_schema(files) -> list[tuple[pa.Schema, list[Path]]]:
+    """Files grouped by their Parquet schema (a night may hold files of two eras, as real lakes do)."""
+    import pyarrow.parquet as pq
+
+    groups: dict[str, tuple[pa.Schema, list[Path]]] = {}
+    for f in files:
+        sch = pq.read_schema(f).remove_metadata()
+        groups.setdefault(sch.to_string(), (sch, []))[1].append(f)
+    return list(groups.values())
+
+
 def _duck_type(t: pa.DataType) -> str:
     if pa.types.is_struct(t):
         return "STRUCT(" + ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in t) + ")"
@@ -128,25 +139,24 @@ def duckdb_view(con, archive_dir, nights, name: str = "alerts") -> None:
     unified = schemas.unified_arrow_schema(survey)
     selects = []
     for night, path in _selected(archive_dir, nights).items():
-        files = layout.parquet_files(path)
-        file_schema = pq.read_schema(files[0])
-        cols = []
-        for f in unified:
-            q = f'"{f.name}"'
-            if f.name not in file_schema.names:
-                expr = f"CAST(NULL AS {_duck_type(f.type)})"
-            elif f.name == "mulens" and pa.types.is_struct(file_schema.field(f.name).type):
-                expr = ("CASE WHEN mulens IS NULL THEN NULL WHEN mulens.class_1 = 'ML' AND mulens.class_2 = 'ML' "
-                        "THEN (coalesce(mulens.ml_score_1, 0) + coalesce(mulens.ml_score_2, 0)) / 2.0 ELSE 0.0 END")
-            elif file_schema.field(f.name).type == f.type:
-                expr = q
-            else:
-                expr = f"CAST({q} AS {_duck_type(f.type)})"
-            cols.append(f"{expr} AS {q}")
-        cols += [f"CAST({night.year} AS INTEGER) AS year", f"CAST({night.month} AS INTEGER) AS month",
-                 f"CAST({night.day} AS INTEGER) AS day"]
-        file_list = "[" + ", ".join(_sql_str(str(p)) for p in files) + "]"
-        selects.append(f"SELECT {', '.join(cols)} FROM read_parquet({file_list}, hive_partitioning = false)")
+        for file_schema, files in _group_by_schema(layout.parquet_files(path)):
+            cols = []
+            for f in unified:
+                q = f'"{f.name}"'
+                if f.name not in file_schema.names:
+                    expr = f"CAST(NULL AS {_duck_type(f.type)})"
+                elif f.name == "mulens" and pa.types.is_struct(file_schema.field(f.name).type):
+                    expr = ("CASE WHEN mulens IS NULL THEN NULL WHEN mulens.class_1 = 'ML' AND mulens.class_2 = 'ML' "
+                            "THEN (coalesce(mulens.ml_score_1, 0) + coalesce(mulens.ml_score_2, 0)) / 2.0 ELSE 0.0 END")
+                elif file_schema.field(f.name).type == f.type:
+                    expr = q
+                else:
+                    expr = f"CAST({q} AS {_duck_type(f.type)})"
+                cols.append(f"{expr} AS {q}")
+            cols += [f"CAST({night.year} AS INTEGER) AS year", f"CAST({night.month} AS INTEGER) AS month",
+                     f"CAST({night.day} AS INTEGER) AS day"]
+            file_list = "[" + ", ".join(_sql_str(str(p)) for p in files) + "]"
+            selects.append(f"SELECT {', '.join(cols)} FROM read_parquet({file_list}, hive_partitioning = false)")
     if not selects:  # an empty view that still has the unified schema
         cols = [f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in unified]
         cols += ["CAST(NULL AS INTEGER) AS year", "CAST(NULL AS INTEGER) AS month", "CAST(NULL AS INTEGER) AS day"]
@@ -178,7 +188,7 @@ def spark_type(t: pa.DataType):
 def spark_read(spark, archive_dir, nights):
     """A DataFrame over those nights with the unified schema (+ year, month, day int).
 
-    Nights are grouped by era (one schema per group), each group read with ``basePath`` so
+    Files are grouped by Parquet schema (one era per group), each group read with ``basePath`` so
     the partition columns are ints, conformed (mulens struct -> double, casts, missing columns
     as typed nulls) and the groups combined with ``unionByName``.
     """
@@ -186,12 +196,10 @@ def spark_read(spark, archive_dir, nights):
 
     survey = layout.detect_survey(archive_dir)
     unified = schemas.unified_arrow_schema(survey)
-    groups: dict[str, list[str]] = {}
-    for night, path in _selected(archive_dir, nights).items():
-        groups.setdefault(era_of(survey, night), []).append(str(path))
+    files = [f for path in _selected(archive_dir, nights).values() for f in layout.parquet_files(path)]
     frames = []
-    for era, paths in sorted(groups.items()):
-        df = spark.read.option("basePath", str(Path(archive_dir))).parquet(*paths)
+    for _schema, group in _group_by_schema(files):
+        df = spark.read.option("basePath", str(Path(archive_dir))).parquet(*[str(f) for f in group])
         cols = []
         for f in unified:
             stype = spark_type(f.type)
