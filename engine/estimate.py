@@ -1,0 +1,186 @@
+"""How many alerts and bytes a job will publish, before it runs.
+
+``estimate`` answers from the statistics index alone (milliseconds, no archive read): exact
+counts per night x class, bytes from measured Avro sizes. It cannot apply the SQL conditions
+(the index has no per-alert values): ``conditions_applied`` is False when there are some.
+``exact_count`` reads the archive (the needed columns only), classifies, and applies classes AND
+conditions - what the job will really select (minus the limit).
+
+Class semantics are the job's own: ``engine.taxonomy.split_class_selection`` (a row matches if its
+finkclass OR its tnsclass is selected).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+
+import pandas as pd
+
+from engine.query import JobSpec
+
+# Consumer throughput used for the download-time estimate: the multiprocessing consumer writing
+# Parquet on one machine (order of magnitude measured in docs/benchmarks.md; spark.md 3.1 shows
+# the broker itself does ~190 MB/s). Whichever limit is hit first decides.
+DOWNLOAD_BYTES_PER_S = 40e6
+DOWNLOAD_ALERTS_PER_S = 15_000
+DOWNLOAD_FIXED_S = 5.0  # consumer start-up + topic metadata + the end-of-topic wait
+
+
+@dataclasses.dataclass
+class Estimate:
+    n_alerts: int            # alerts the job would publish (classes applied, limit applied)
+    bytes: int               # Avro bytes of those alerts for the chosen content
+    total_alerts: int        # every alert in the night range (any class)
+    fraction: float          # n_alerts / total_alerts
+    download_seconds: float
+    per_night: pd.DataFrame  # columns night, class, n_alerts, bytes (the stacked bar chart)
+    nights_with_data: int
+    conditions_applied: bool  # False: the SQL conditions can only lower these numbers
+    seconds: float           # how long the estimate took
+
+
+@dataclasses.dataclass
+class ExactCount:
+    count: int
+    seconds: float
+    method: str              # "exact" or "extrapolated from N of M alerts (timeout)"
+    scanned: int = 0
+
+    def __int__(self) -> int:
+        return int(self.count)
+
+
+def download_seconds(n_alerts: int, nbytes: int) -> float:
+    if n_alerts <= 0:
+        return 0.0
+    return DOWNLOAD_FIXED_S + max(nbytes / DOWNLOAD_BYTES_PER_S, n_alerts / DOWNLOAD_ALERTS_PER_S)
+
+
+def load_index(archive_dir) -> pd.DataFrame:
+    """The statistics index as pandas (engine.stats writes it)."""
+    from engine.stats import read_index
+
+    return read_index(archive_dir).to_pandas()
+
+
+def class_mask(index: pd.DataFrame, survey: str, classes) -> pd.Series:
+    from engine.taxonomy import split_class_selection
+
+    selection = split_class_selection(list(classes), survey)
+    if selection is None:
+        return pd.Series(True, index=index.index)
+    fink, tns = selection
+    return index["finkclass"].isin(fink) | index["tnsclass"].isin(tns)
+
+
+def estimate(spec: JobSpec, index: pd.DataFrame) -> Estimate:
+    t0 = time.perf_counter()
+    start, stop = spec.start.isoformat(), spec.stop.isoformat()
+    in_range = index[(index["night"] >= start) & (index["night"] <= stop)]
+    total = int(in_range["n_alerts"].sum())
+    selected = in_range[class_mask(in_range, spec.survey, spec.classes)]
+    col = f"bytes_{spec.content}"
+    n = int(selected["n_alerts"].sum())
+    nbytes = int(selected[col].sum()) if n else 0
+    if spec.limit is not None and n > spec.limit:
+        nbytes = int(round(nbytes * spec.limit / n))
+        n = spec.limit
+    per_night = (selected.assign(**{"class": selected["finkclass"].where(
+        selected["finkclass"] != "Unknown", selected["tnsclass"])})
+        .groupby(["night", "class"], as_index=False)[["n_alerts", col]].sum()
+        .rename(columns={col: "bytes"}))
+    return Estimate(
+        n_alerts=n, bytes=nbytes, total_alerts=total, fraction=(n / total if total else 0.0),
+        download_seconds=download_seconds(n, nbytes), per_night=per_night,
+        nights_with_data=int(in_range["night"].nunique()),
+        conditions_applied=not spec.conditions, seconds=time.perf_counter() - t0,
+    )
+
+
+def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCount:
+    """Alerts matching classes AND conditions, by reading the archive (needed columns only).
+
+    Stops after ``timeout_s`` and extrapolates from the share of alerts scanned (labelled so).
+    """
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from engine.archive import reader
+    from engine.classification import classify_batch, load_tns_catalog
+    from engine.conditions import compile_conditions
+    from engine.content import ZTF_CLASSIFICATION_INPUTS
+    from engine.schemas import unified_arrow_schema
+    from engine.taxonomy import split_class_selection
+
+    t0 = time.perf_counter()
+    schema = unified_arrow_schema(spec.survey)
+    compiled = compile_conditions(spec.conditions, schema)
+    columns = set(ZTF_CLASSIFICATION_INPUTS) if spec.survey == "ztf" else {"classId"}
+    for c in compiled:
+        columns |= {name for name in c.top_columns if name in schema.names}
+    columns = [n for n in schema.names if n in columns]
+    selection = split_class_selection(list(spec.classes), spec.survey)
+    needs_class = selection is not None or any(c.needs_classification for c in compiled)
+    tns = load_tns_catalog(archive_dir) if (needs_class and spec.survey == "ztf") else None
+    where = " AND ".join(f"({c.duckdb_sql})" for c in compiled) or "TRUE"
+
+    nights = [d for d in reader.list_nights(archive_dir) if spec.start <= d <= spec.stop]
+    con = duckdb.connect()
+    con.execute("SET threads TO 1")
+    count = scanned = 0
+    timed_out = False
+    for batch in reader.read_arrow(archive_dir, nights, columns=columns, batch_size=20_000):
+        scanned += batch.num_rows
+        if needs_class:
+            batch = classify_batch(batch, tns)
+            if selection is not None:
+                fink, tns_values = selection
+                mask = pc.or_(pc.is_in(batch.column("finkclass"), pa.array(fink, pa.string())),
+                              pc.is_in(batch.column("tnsclass"), pa.array(tns_values, pa.string())))
+                batch = batch.filter(mask)
+        if batch.num_rows:
+            con.register("b", batch)
+            count += con.execute(f"SELECT count(*) FROM b WHERE {where}").fetchall()[0][0]
+            con.unregister("b")
+        if time.perf_counter() - t0 > timeout_s:
+            timed_out = True
+            break
+    method = "exact"
+    if timed_out:
+        total = _alerts_in_range(archive_dir, spec)
+        if total and scanned < total:
+            count = int(round(count * total / scanned))
+            method = f"extrapolated from {scanned:,} of {total:,} alerts (timeout {timeout_s:.0f} s)"
+    if spec.limit is not None:
+        count = min(count, spec.limit)
+    return ExactCount(count=int(count), seconds=time.perf_counter() - t0, method=method, scanned=scanned)
+
+
+def _alerts_in_range(archive_dir, spec: JobSpec) -> int:
+    try:
+        index = load_index(archive_dir)
+    except Exception:  # noqa: BLE001 - no index: no extrapolation
+        return 0
+    start, stop = spec.start.isoformat(), spec.stop.isoformat()
+    return int(index[(index["night"] >= start) & (index["night"] <= stop)]["n_alerts"].sum())
+
+
+def synthetic_index(nights: int = 30, classes: int = 200, start: dt.date = dt.date(2023, 1, 1),
+                    seed: int = 0) -> pd.DataFrame:
+    """An index-shaped DataFrame (for latency measurements and tests)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    tns = ["Unknown", "(TNS) SN Ia", "(TNS) SN II"]
+    for i in range(nights):
+        night = (start + dt.timedelta(days=i)).isoformat()
+        for k in range(classes):
+            n = int(rng.integers(1, 5000))
+            rows.append((night, "Unknown" if k == 0 else f"class{k}", tns[k % 3], "2023+", n,
+                         n * 1400, n * 41_000, n * 55_000))
+    return pd.DataFrame(rows, columns=["night", "finkclass", "tnsclass", "era", "n_alerts",
+                                       "bytes_lightcurve", "bytes_cutouts", "bytes_full"])
