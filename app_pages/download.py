@@ -126,14 +126,20 @@ def live_download() -> None:
                     else f"{frac:.0%}")
         if st_now.error:
             st.error(st_now.error, icon=":material/error:")
-        if st_now.partitions:
-            st.dataframe(pd.DataFrame(st_now.partitions), hide_index=True, width="stretch", height=220)
-        if st_now.manifest:
-            with st.expander("Completeness manifest", expanded=st_now.complete):
-                st.json(st_now.manifest)
         if st_now.complete:
+            st.success(f"All {fmt.count_h(st_now.downloaded)} alerts of the job's manifest are in "
+                       f"`{st_now.outdir}`.", icon=":material/task_alt:")
             st.page_link("app_pages/explore.py", label="Explore the downloaded alerts",
                          icon=":material/insights:", query_params={"folder": st_now.outdir})
+        if st_now.partitions:
+            per_part = (st_now.manifest or {}).get("partitions") or {}
+            rows = [dict(p, complete=bool((per_part.get(str(p["partition"])) or {}).get("complete")))
+                    for p in st_now.partitions]
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=213,
+                         column_config={"complete": st.column_config.CheckboxColumn("complete")})
+        if st_now.manifest:
+            with st.expander("Completeness manifest (JSON)", expanded=False):
+                st.json(st_now.manifest, expanded=1)
     if not st_now.active and running:
         st.rerun()
 

@@ -52,35 +52,31 @@ with left:
 
     with st.container(border=True):
         st.markdown("##### 4 · Conditions")
-        area, browser = st.columns([3, 2])
-        with area:
-            example = ("candidate.magpsf < 19.5\ncandidate.drb > 0.8" if survey == "ztf"
-                       else "diaSource.psFlux > 0\ndiaSource.snr > 5")
-            conditions_text = st.text_area(
-                "One SQL condition per line (all must hold)", key=f"conditions_{survey}", height=140,
-                placeholder=example,
-                help="Spark SQL boolean expressions over the alert fields, e.g. "
-                     "`candidate.magpsf < 19.5`. Browse the fields on the right.")
-            try:
-                issues = services.condition_issues(conditions_text, survey)
-            except Exception as exc:  # never a traceback in the page
-                issues = []
-                widgets.show_user_error(exc)
-            lines = conditions_text.splitlines()
-            for issue in issues:
-                text = lines[issue.line - 1].strip() if 0 < issue.line <= len(lines) else ""
-                st.error(f"Line {issue.line}: `{text}` — {issue.message}", icon=":material/edit_note:")
-            if conditions_text.strip() and not issues:
-                st.caption(f"✓ {len(services.conditions_list(conditions_text))} condition(s) valid. "
-                           "Conditions are applied by the job; the estimate does not include them "
-                           "(use *Exact count*).")
-        with browser:
-            fields = services.schema_fields(survey)
-            search = st.text_input("Fields", key=f"field_search_{survey}", placeholder="search, e.g. magpsf")
+        example = ("candidate.magpsf < 19.5\ncandidate.drb > 0.8" if survey == "ztf"
+                   else "diaSource.psFlux > 0\ndiaSource.snr > 5")
+        conditions_text = st.text_area(
+            "One SQL condition per line (all must hold)", key=f"conditions_{survey}", height=110,
+            placeholder=example,
+            help="Spark SQL boolean expressions over the alert fields, e.g. "
+                 "`candidate.magpsf < 19.5`. Browse the fields below.")
+        try:
+            issues = services.condition_issues(conditions_text, survey)
+        except Exception as exc:  # never a traceback in the page
+            issues = []
+            widgets.show_user_error(exc)
+        lines = conditions_text.splitlines()
+        for issue in issues:
+            text = lines[issue.line - 1].strip() if 0 < issue.line <= len(lines) else ""
+            st.error(f"Line {issue.line}: `{text}` — {issue.message}", icon=":material/edit_note:")
+        if conditions_text.strip() and not issues:
+            st.caption(f"✓ {len(services.conditions_list(conditions_text))} condition(s) valid. "
+                       "The estimate does not apply them (they can only lower it): use *Exact count*.")
+        fields = services.schema_fields(survey)
+        with st.expander(f"Fields you can use ({len(fields)})"):
+            search = st.text_input("Search fields", key=f"field_search_{survey}",
+                                   placeholder="e.g. magpsf", label_visibility="collapsed")
             shown = fields[fields["field"].str.contains(search, case=False, regex=False)] if search else fields
-            st.dataframe(shown, hide_index=True, height=170, width="stretch",
-                         column_config={"field": st.column_config.TextColumn("field", width="medium"),
-                                        "type": st.column_config.TextColumn("type", width="small")})
+            st.dataframe(shown, hide_index=True, height=220, width="stretch")
 
     with st.container(border=True):
         st.markdown("##### 5 · Content")
@@ -88,8 +84,8 @@ with left:
         by_key = {c["key"]: c for c in choices}
         content = st.radio("Content", list(by_key), key=f"content_{survey}", horizontal=True,
                            label_visibility="collapsed",
-                           format_func=lambda k: f"{by_key[k]['label']} (~{fmt.bytes_h(by_key[k]['bytes_per_alert'])}/alert)")
-        st.caption(by_key[content].get("description", ""))
+                           format_func=lambda k: by_key[k]["label"])
+        content_note = st.empty()  # filled once the estimate gives the size measured on this archive
 
 # --------------------------------------------------------------------- estimate and job (right)
 with right:
@@ -114,11 +110,15 @@ with right:
         with st.container(border=True):
             st.markdown("##### Estimate")
             m1, m2, m3 = st.columns(3)
-            share = f"{est.fraction:.1%} of the range" if est.total_alerts else None
-            m1.metric("Alerts", fmt.count_h(est.n_alerts), share, delta_color="off")
+            m1.metric("Alerts", fmt.count_h(est.n_alerts))
             m2.metric("Volume", fmt.bytes_h(est.bytes))
             m3.metric("Download time", fmt.duration_h(est.download_seconds),
                       help="At the consumer speed measured on this machine (docs/benchmarks.md).")
+            st.caption(f"{est.fraction:.1%} of the {fmt.count_h(est.total_alerts)} alerts of "
+                       f"{est.nights_with_data} night(s) with data.")
+            if est.n_alerts:
+                content_note.caption(f"Measured on this archive: {fmt.bytes_h(est.bytes / est.n_alerts)} "
+                                     f"per alert for this content (the label gives the real Fink size).")
             if est.n_alerts == 0:
                 st.warning("No alerts match: try other nights or classes.", icon=":material/search_off:")
             elif est.n_alerts > 10_000_000:
@@ -135,12 +135,15 @@ with right:
                          help="Reads the archive: a few seconds per night."):
                 with st.spinner("Counting in the archive…"):
                     try:
-                        ss["exact"] = (spec.to_yaml(), services.exact_count(settings, spec))
+                        result = services.exact_count(settings, spec)
+                        ss["exact"] = (spec.to_yaml(), result.count, result.method, result.seconds)
                     except Exception as exc:
                         widgets.show_user_error(exc)
             exact = ss.get("exact")
             if exact and exact[0] == spec.to_yaml():
-                st.success(f"Exactly **{fmt.count_h(exact[1])}** alerts match, conditions included.")
+                how = "Exactly" if exact[2] == "exact" else f"About ({exact[2]})"
+                st.success(f"{how} **{fmt.count_h(exact[1])}** alerts match, conditions included "
+                           f"(counted in {fmt.duration_h(exact[3])}).", icon=":material/task_alt:")
 
     with st.container(border=True):
         st.markdown("##### Launch")

@@ -34,7 +34,7 @@ def empty(message: str, height: int = 260) -> go.Figure:
 
 
 def alerts_per_night(per_night: pd.DataFrame, night: str = "night", cls: str = "class",
-                     count: str = "n_alerts", top: int = 10) -> go.Figure:
+                     count: str = "n_alerts", top: int = 8) -> go.Figure:
     """Stacked bars: alerts per night, coloured by class (small classes folded into 'other')."""
     if per_night is None or per_night.empty or per_night[count].sum() == 0:
         return empty("No alerts match: widen the nights or the classes")

@@ -54,9 +54,9 @@ def _index_path(settings, survey: str) -> Path:
 
 @st.cache_data(ttl=300, max_entries=8, show_spinner=False)
 def _load_index(archive_dir: str, mtime: float):
-    from engine.stats import read_index
+    from engine.estimate import load_index
 
-    return read_index(archive_dir)
+    return load_index(archive_dir)
 
 
 def archive_index(settings, survey: str):
@@ -182,11 +182,11 @@ def estimate(settings, spec):
     return _estimate(spec, index)
 
 
-def exact_count(settings, spec) -> int:
-    """Alerts that really match, conditions included (reads the archive: seconds)."""
+def exact_count(settings, spec, timeout_s: float = 60.0):
+    """Alerts that really match, conditions included (reads the archive: ``.count``, ``.method``)."""
     from engine.estimate import exact_count as _exact_count
 
-    return int(_exact_count(spec, settings.archive_dir(spec.survey)))
+    return _exact_count(spec, settings.archive_dir(spec.survey), timeout_s=timeout_s)
 
 
 # ------------------------------------------------------------------------------------- jobs

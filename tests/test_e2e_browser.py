@@ -115,12 +115,11 @@ def as_int(text: str) -> int:
     return int(re.sub(r"[^0-9]", "", text))
 
 
-def pick_day(pg, day) -> None:
-    """Click one day in the open date-range calendar."""
-    label = day.strftime("%B ") + str(day.day)
-    cell = pg.locator(f"[role='gridcell'][aria-label*='{label}']").filter(
-        has_text=re.compile(rf"^{day.day}$")).first
-    cell.click()
+def type_date(pg, which: str, day) -> None:
+    """Type a date into the start or end field of the range input (segments auto-advance)."""
+    label = f"year, Nights (UTC, both ends included) {which} date"
+    pg.get_by_role("spinbutton", name=label).click()
+    pg.keyboard.type(f"{day:%Y%m%d}")
 
 
 def test_user_journey(app_server, page, settings_env):
@@ -133,11 +132,10 @@ def test_user_journey(app_server, page, settings_env):
     pg.get_by_text("Define your query").first.wait_for()
     before = as_int(metric_value(pg, "Alerts"))
 
-    # nights: the whole archive (first click = start, second = end)
-    pg.get_by_label("Nights (UTC, both ends included)").click()
-    pick_day(pg, nights[0])
-    pick_day(pg, nights[-1])
-    pg.keyboard.press("Escape")
+    # nights: the whole archive, typed into the range field
+    type_date(pg, "start", nights[0])
+    type_date(pg, "end", nights[-1])
+    pg.get_by_text("Define your query").first.click()  # leave the field: the value is committed
     wait_for_app_run(pg)
     all_nights = as_int(metric_value(pg, "Alerts"))
     assert all_nights > before
