@@ -69,7 +69,7 @@ def read_arrow(archive_dir, nights, columns: list[str] | None = None, batch_size
 
     ``columns`` selects top-level columns of the unified schema (partition columns are always added).
     """
-    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
     from engine.archive.unify import conform_batch
 
@@ -77,9 +77,12 @@ def read_arrow(archive_dir, nights, columns: list[str] | None = None, batch_size
     target = _requested_schema(survey, columns)
     for night, path in _selected(archive_dir, nights).items():
         for file in layout.parquet_files(path):
-            dataset = ds.dataset(file, format="parquet")
-            present = [c for c in target.names if c in dataset.schema.names]
-            for batch in dataset.to_batches(columns=present, batch_size=batch_size):
+            # ParquetFile.iter_batches reads one row group at a time (a dataset scanner reads ahead
+            # many row groups: over 1 GB with cutouts), so memory stays flat.
+            pfile = pq.ParquetFile(file)
+            names = pfile.schema_arrow.names
+            present = [c for c in target.names if c in names]
+            for batch in pfile.iter_batches(batch_size=batch_size, columns=present):
                 n = batch.num_rows
                 if n == 0:
                     continue
