@@ -68,20 +68,33 @@ def simple_projection(table: pa.Table, content: str, survey: str) -> pa.Table:
 
 
 def measure_avro_bytes(table: pa.Table, survey: str) -> dict[str, float]:
-    """Mean schemaless Avro bytes per alert for each content, on a (classified) sample."""
+    """Mean schemaless Avro bytes per alert for each content, on a (classified) sample.
+
+    Uses the job's own projection and output schema (``engine.content``) so the index predicts
+    what a transfer publishes; falls back to :func:`simple_projection` if that module is absent.
+    """
     from engine.avro.encoder import encode_to_arrow
     from engine.avro.schema import avro_schema_from_arrow
 
+    try:
+        from engine import content as content_mod
+    except ImportError:  # pragma: no cover - engine.content is part of the project
+        content_mod = None
     out = {}
     for content in CONTENTS:
-        proj = _timestamps_as_strings(simple_projection(table, content, survey))
-        if proj.num_rows == 0:
+        if table.num_rows == 0:
             out[content] = 0.0
             continue
-        batch = proj.combine_chunks().to_batches()[0]
-        encoded = encode_to_arrow(batch, avro_schema_from_arrow(batch.schema))
-        total = pc.sum(pc.binary_length(encoded)).as_py() or 0
-        out[content] = total / proj.num_rows
+        batch = table.combine_chunks().to_batches()[0]
+        if content_mod is not None:
+            key = content if survey == "ztf" else "full"  # ELASTICC: full packet only
+            proj = content_mod.project(batch, survey, key)
+            schema = content_mod.output_avro_schema(survey, key)
+        else:
+            proj = _timestamps_as_strings(simple_projection(table, content, survey)).combine_chunks().to_batches()[0]
+            schema = avro_schema_from_arrow(proj.schema)
+        encoded = encode_to_arrow(proj, schema)
+        out[content] = (pc.sum(pc.binary_length(encoded)).as_py() or 0) / table.num_rows
     return out
 
 
