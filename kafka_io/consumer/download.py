@@ -174,6 +174,8 @@ def _run(options, settings, stdout, status) -> dict:
 
     topic = options.topic
     conn = resolve_connection(options, settings)
+    if not options.verbose:  # librdkafka's own connection logs would bury our one-line errors
+        conn.conf.setdefault("log_level", 0)
     timeout = min(conn.maxtimeout, 10.0)
     partitions = _check_topic(conn.conf, topic, timeout)
     schema_json = read_schema(conn.conf, topic, max(timeout, 5.0))
@@ -191,6 +193,10 @@ def _run(options, settings, stdout, status) -> dict:
         Path(f"avro_schema_{topic}.json").write_text(json.dumps(avro_schema, sort_keys=True, indent=4))
         pq.write_metadata(arrow_schema(avro_schema), f"arrow_schema_{topic}.metadata")
 
+    if options.outformat == "parquet":  # fail fast on a partitioning the schema cannot give
+        from kafka_io.consumer.decode import Decoder
+        from kafka_io.consumer.writer import BatchWriter
+        BatchWriter(options.outdir, options.outformat, options.partitionby, schema_json, Decoder(avro_schema))
     outdir = Path(options.outdir)
     lock = _lock_outdir(outdir, topic)
     try:
@@ -302,7 +308,8 @@ def _download(options, conn, topic, partitions, schema_json, timeout, stdout, st
 
     error = None
     while not shared["errors"].empty():
-        error = error or shared["errors"].get()
+        message = shared["errors"].get()
+        error = error or message
     if error:
         raise UserError(error)
     elapsed = time.monotonic() - started

@@ -27,6 +27,9 @@ MJD_UNIX_EPOCH = 40587.0
 TIME_COLUMNS = (("candidate", "jd", "jd"), (None, "jd", "jd"), ("diaSource", "midpointMjdTai", "mjd"),
                 ("diaSource", "midPointTai", "mjd"), (None, "midpointMjdTai", "mjd"))
 
+TIME_MISSING = ("cannot partition by time: the alerts have no candidate.jd (ZTF) or "
+                "diaSource.midpointMjdTai (LSST) field; choose another -partitionby")
+
 
 def _segment(value) -> str:
     if value is None:
@@ -83,14 +86,23 @@ def _time_columns(table: pa.Table) -> pa.Table:
         valid = np.isfinite(seconds)
         days = np.where(valid, seconds, 0).astype("datetime64[s]").astype("datetime64[D]")
         text = np.datetime_as_string(days, unit="D")
-        mask = pa.array(~valid)
+        mask = ~valid
         table = table.drop_columns([c for c in ("year", "month", "day") if c in table.column_names])
         for label, sl in (("year", slice(0, 4)), ("month", slice(5, 7)), ("day", slice(8, 10))):
-            parts = np.array([t[sl] for t in text], dtype=object) if len(text) else np.array([], dtype=object)
-            table = table.append_column(label, pa.array(parts, type=pa.string(), mask=mask))
+            parts = [None if bad else t[sl] for t, bad in zip(text, mask)]
+            table = table.append_column(label, pa.array(parts, type=pa.string()))
         return table
-    raise UserError("cannot partition by time: the alerts have no candidate.jd (ZTF) or "
-                    "diaSource.midpointMjdTai (LSST) field; choose another -partitionby")
+    raise UserError(TIME_MISSING)
+
+
+def _has_time(schema: pa.Schema) -> bool:
+    for struct, name, _ in TIME_COLUMNS:
+        if struct is None and name in schema.names:
+            return True
+        if struct in schema.names and pa.types.is_struct(schema.field(struct).type) \
+                and schema.field(struct).type.get_field_index(name) >= 0:
+            return True
+    return False
 
 
 class BatchWriter:
@@ -106,6 +118,8 @@ class BatchWriter:
         if self.partitionby in ("finkclass", "tnsclass", "classId") and decoder is not None \
                 and self.partitionby not in decoder.schema.names:
             raise UserError(f"cannot partition by {self.partitionby}: the topic has no such column")
+        if self.partitionby == "time" and decoder is not None and not _has_time(decoder.schema):
+            raise UserError(TIME_MISSING)
 
     def _groups(self, table: pa.Table) -> list[tuple[str, pa.Table]]:
         """(relative folder, rows) per Hive folder; partition columns move from the rows to the folder."""

@@ -1,0 +1,247 @@
+"""The downloader against the real Tansu broker: exactly-once, types, completion, limit, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import fastavro
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ROOT
+from consumer_helpers import make_values, publish
+from kafka_io.client_config import base_config, producer_config
+from kafka_io.manifest import Manifest, publish_manifest
+from kafka_io.producer import PartitionWriter, create_transfer_topics, finalize
+
+
+@pytest.fixture
+def env(settings_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.finkclient: our configuration is used
+    return settings_env
+
+
+def download(*args, timeout=180, **kw):
+    return subprocess.run([sys.executable, "-m", "cli", "download", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def start(*args):
+    return subprocess.Popen([sys.executable, "-m", "cli", "download", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def parts(outdir: Path) -> list[Path]:
+    return sorted(p for p in outdir.rglob("part-*") if p.is_file())
+
+
+def candids_on_disk(outdir: Path) -> list[int]:
+    return pd.read_parquet(outdir, columns=["candid"])["candid"].tolist()
+
+
+def test_finkclass_partitions_types_and_completeness(env, topic_name, tmp_path):
+    schema, values, candids = make_values(1500)
+    totals = publish(env, topic_name, values, schema)
+    out = tmp_path / "out"
+    r = download("-topic", topic_name, "-outdir", str(out), "-partitionby", "finkclass", "-nconsumers", "2",
+                 "-batchsize", "400")
+    assert r.returncode == 0, r.stderr
+    assert "COMPLETE" in r.stdout
+    assert (out / "finkclass=SN candidate").is_dir()
+    assert all(FILE.name.endswith(".parquet") for FILE in parts(out))
+    df = pd.read_parquet(out)
+    assert sorted(df["candid"]) == sorted(candids)
+    assert set(df["finkclass"].astype(str)) == {"SN candidate", "Early SN Ia candidate", "Solar System MPC",
+                                                "Unknown", "Kilonova candidate"}
+    table = pq.read_table(out)
+    types = {f.name: f.type for f in table.schema}
+    assert types["candid"] == pa.int64() and types["gaiaVarFlag"] == pa.int32()
+    assert types["Plx"] == pa.float32() and table["Plx"].null_count == table.num_rows  # all-null, typed
+    assert pa.types.is_struct(types["candidate"]) and types["candidate"].field("jd").type == pa.float64()
+    assert pa.types.is_list(types["prv_candidates"]) and pa.types.is_map(types["mangrove"])
+    assert isinstance(df["candidate"].iloc[0], dict) and df["candidate"].iloc[0]["jd"] > 2.46e6
+    comp = json.loads((out / f"_manifest_{topic_name}.json").read_text())
+    assert comp["complete"] and comp["alerts_written"] == 1500 and comp["source"] == "manifest"
+    for p, t in totals.items():
+        row = comp["partitions"][str(p)]
+        assert row["first_offset"] == 0 and row["last_offset"] == t["last_offset"] == row["target_last_offset"]
+        assert row["alerts_written"] == t["count"]
+    # A second run has nothing left to do and writes nothing new.
+    again = download("-topic", topic_name, "-outdir", str(out), "-partitionby", "finkclass")
+    assert again.returncode == 0 and "COMPLETE" in again.stdout
+    assert sorted(candids_on_disk(out)) == sorted(candids)
+
+
+def test_sigkill_three_times_then_exact(env, topic_name, tmp_path):
+    schema, values, candids = make_values(6000)
+    publish(env, topic_name, values, schema)
+    out = tmp_path / "out"
+    args = ("-topic", topic_name, "-outdir", str(out), "-nconsumers", "2", "-batchsize", "150",
+            "-partitionby", "time")
+    rng = random.Random()
+    kills = 0
+    for attempt in range(3):
+        before = len(parts(out))
+        proc = start(*args)
+        deadline = time.monotonic() + 60
+        while len(parts(out)) <= before and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.4))
+        if proc.poll() is None:
+            # Parent only (workers must die with it), then the whole group.
+            if attempt % 2 == 0:
+                os.kill(proc.pid, signal.SIGKILL)
+            else:
+                os.killpg(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.communicate(timeout=30)
+        time.sleep(0.3)
+    assert kills >= 2, "the download finished before it could be killed: make the topic bigger"
+    written_after_kills = len(set(candids_on_disk(out))) if parts(out) else 0
+    assert written_after_kills < len(candids)
+    final = download(*args)
+    assert final.returncode == 0, final.stderr
+    got = candids_on_disk(out)
+    assert len(got) == len(candids) and sorted(got) == sorted(candids)  # no duplicate, none missing
+    assert not list(out.rglob("*.tmp"))
+    assert {p.name for p in out.iterdir() if p.is_dir()} == {"year=2026"}
+    assert sorted(pd.read_parquet(out, columns=["day"])["day"].unique()) == [22, 23, 24]
+
+
+def test_topic_without_manifest_finishes_by_end_offsets_avro(env, topic_name, tmp_path):
+    schema, values, candids = make_values(800)
+    publish(env, topic_name, values, schema, manifest=None)
+    out = tmp_path / "out"
+    r = download("-topic", topic_name, "-outdir", str(out), "-outformat", "avro", "-maxtimeout", "5")
+    assert r.returncode == 0, r.stderr
+    comp = json.loads((out / f"_manifest_{topic_name}.json").read_text())
+    assert comp["complete"] and comp["source"] == "broker end offsets"
+    got = []
+    for f in parts(out):
+        assert f.suffix == ".avro"
+        with open(f, "rb") as fh:
+            got += [rec["candid"] for rec in fastavro.reader(fh)]
+    assert sorted(got) == sorted(candids)
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = {}
+    for p in set(a) | set(b):
+        ta, tb = a.get(p, {"count": 0, "last_offset": -1}), b.get(p, {"count": 0, "last_offset": -1})
+        out[p] = {"count": ta["count"] + tb["count"], "last_offset": max(ta["last_offset"], tb["last_offset"])}
+    return out
+
+
+def test_running_manifest_waits_for_the_job(env, topic_name, tmp_path):
+    schema, values, candids = make_values(1000)
+    first = publish(env, topic_name, values[:400], schema, manifest="running")
+    out = tmp_path / "out"
+    proc = start("-topic", topic_name, "-outdir", str(out), "-nconsumers", "2", "-batchsize", "1000")
+    try:
+        deadline = time.monotonic() + 60
+        while (not parts(out) or len(candids_on_disk(out)) < 400) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.5)  # everything published so far is written; the job is still running
+        assert proc.poll() is None, proc.communicate()
+        assert len(candids_on_disk(out)) == 400
+        second = publish(env, topic_name, values[400:], None, manifest=None, create=False)
+        totals = _merge(first, second)
+        publish_manifest(producer_config(env), Manifest(topic=topic_name, status="done", partitions=totals,
+                                                        total=1000))
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stderr
+    assert sorted(candids_on_disk(out)) == sorted(candids)
+    assert "COMPLETE" in stdout
+
+
+def test_limit_then_resume(env, topic_name, tmp_path):
+    schema, values, candids = make_values(1200)
+    publish(env, topic_name, values, schema)
+    out = tmp_path / "out"
+    r = download("-topic", topic_name, "-outdir", str(out), "-limit", "700", "-batchsize", "100")
+    assert r.returncode == 0, r.stderr
+    assert len(set(candids_on_disk(out))) == len(candids_on_disk(out)) == 700
+    comp = json.loads((out / f"_manifest_{topic_name}.json").read_text())
+    assert not comp["complete"] and comp["stopped_by"] == "limit" and comp["alerts_written"] == 700
+    r = download("-topic", topic_name, "-outdir", str(out))
+    assert r.returncode == 0, r.stderr
+    assert sorted(candids_on_disk(out)) == sorted(candids)
+
+
+def test_sigterm_stops_cleanly_and_resumes(env, topic_name, tmp_path):
+    schema, values, candids = make_values(600)
+    publish(env, topic_name, values, schema, manifest="running")  # never finishes by itself
+    out = tmp_path / "out"
+    proc = start("-topic", topic_name, "-outdir", str(out), "-batchsize", "50000")
+    deadline = time.monotonic() + 60
+    while not parts(out) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)
+    os.kill(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    comp = json.loads((out / f"_manifest_{topic_name}.json").read_text())
+    assert comp["state"] == "cancelled" and not comp["complete"] and comp["alerts_written"] == 600
+    assert sorted(candids_on_disk(out)) == sorted(candids)
+
+
+def _one_line_error(r):
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2, r.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    return lines[0]
+
+
+def test_errors_are_one_line_exit_2(env, topic_name, tmp_path, monkeypatch):
+    out = str(tmp_path / "out")
+    assert "does not exist" in _one_line_error(download("-topic", topic_name, "-outdir", out))
+    # A data topic without schema.
+    admin, pconf = base_config(env), producer_config(env)
+    create_transfer_topics(admin, topic_name)
+    w = PartitionWriter(pconf, topic_name, seed=1)
+    w.send(make_values(20)[1])
+    finalize(pconf, topic_name, [w.close()])
+    assert "no schema found" in _one_line_error(download("-topic", topic_name, "-outdir", out,
+                                                         "-maxtimeout", "2"))
+    # Broker down.
+    from kafka_io.broker import free_port
+    down = dict(os.environ, FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
+    t0 = time.monotonic()
+    assert "not reachable" in _one_line_error(download("-topic", topic_name, "-outdir", out,
+                                                       "-maxtimeout", "3", env=down))
+    assert time.monotonic() - t0 < 30
+    # Bad flag values.
+    assert "unknown partitioning" in _one_line_error(download("-topic", topic_name, "-partitionby", "night"))
+
+
+def test_disk_full_leaves_no_corrupt_parquet(env, topic_name, tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tiny tmpfs here ({mounted.stderr.strip()}): disk-full path not tested")
+    try:
+        schema, values, _ = make_values(2000)
+        publish(env, topic_name, values, schema)
+        out = small / "out"
+        line = _one_line_error(download("-topic", topic_name, "-outdir", str(out), "-batchsize", "100",
+                                        "-nconsumers", "2"))
+        assert "disk full" in line
+        assert not list(out.rglob("*.tmp"))
+        for f in parts(out):  # every file left behind is a complete, readable Parquet file
+            assert pq.read_table(f).num_rows > 0
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
