@@ -117,7 +117,7 @@ def live_download() -> None:
         m1.metric("Alerts written", fmt.count_h(st_now.downloaded))
         m2.metric("Expected", fmt.count_h(st_now.expected))
         m3.metric("Speed", f"{st_now.rate:,.0f} alerts/s" if st_now.rate else "–")
-        m4.metric("Throughput", f"{st_now.rate_mb:,.1f} MB/s" if st_now.rate_mb else "–")
+        m4.metric("Throughput", f"{fmt.bytes_h(st_now.rate_mb * 1e6)}/s" if st_now.rate_mb else "–")
         if st_now.waiting_for_job:
             st.info("The job is still publishing: the download follows it.", icon=":material/hourglass_top:")
         frac = min(1.0, st_now.downloaded / st_now.expected) if st_now.expected else 0.0

@@ -70,7 +70,8 @@ else:
                 st.rerun()
             m1, m2, m3, m4 = st.columns(4)
             m1.metric("Published", fmt.count_h(rec.published))
-            m2.metric("Estimated", fmt.count_h(rec.estimated))
+            m2.metric("Estimated (whole query)" if rec.test else "Estimated", fmt.count_h(rec.estimated),
+                      help="A test job stops after a few alerts." if rec.test else None)
             m3.metric("Volume", fmt.bytes_h(rec.bytes) if rec.bytes else "–")
             end = rec.finished or (time.time() if rec.started else None)
             m4.metric("Elapsed", fmt.duration_h(end - rec.started) if rec.started and end else "–")
@@ -88,7 +89,8 @@ else:
                 st.page_link("app_pages/download.py", label="Download this topic",
                              icon=":material/download:", query_params={"topic": rec.topic})
             with st.expander("Log", expanded=True):
-                st.code(services.job_log(settings, job_id, tail=60) or "(empty)", language="log")
+                st.code(services.job_log(settings, job_id, tail=60) or "(empty)", language=None,
+                        wrap_lines=True)
         if rec.state in widgets.TERMINAL and first.state not in widgets.TERMINAL:
             st.rerun()  # the page rebuilds this fragment without run_every: polling stops
 
@@ -105,6 +107,9 @@ else:
         widgets.show_user_error(exc)
         topics = []
     if topics:
-        st.dataframe(pd.DataFrame(topics), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(topics), hide_index=True, width="stretch",
+                     column_config={"created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
+                                    "expires": st.column_config.DatetimeColumn("expires (UTC)", format="YYYY-MM-DD HH:mm"),
+                                    "total": st.column_config.NumberColumn("alerts", format="localized")})
     else:
         st.caption("No transfer topic on the broker.")

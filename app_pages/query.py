@@ -42,13 +42,18 @@ with left:
     with st.container(border=True):
         st.markdown("##### 3 · Classes")
         groups = services.class_groups(survey)
-        cols = st.columns(len(groups))
+        names = list(groups)
+        rows = [names[:1], names[1:]] if len(names) > 1 else [names]
         classes: list[str] = []
-        for col, (group, options) in zip(cols, groups.items()):
-            with col:
-                classes += st.multiselect(group, options, key=f"classes_{survey}_{group}",
-                                          placeholder=f"any {group} class")
-        st.caption("No class chosen = all classes. Classes of different groups are combined with OR.")
+        for row in rows:
+            for col, group in zip(st.columns(len(row)), row):
+                with col:
+                    classes += st.multiselect(group, groups[group], key=f"classes_{survey}_{group}",
+                                              placeholder=f"any {group} class")
+        if classes:
+            st.caption(f"{len(classes)} class(es) chosen; an alert matching any of them is selected.")
+        else:
+            st.caption("No class chosen: every class is selected.")
 
     with st.container(border=True):
         st.markdown("##### 4 · Conditions")
@@ -171,7 +176,7 @@ with right:
             st.success(f"{kind} **{sub['job_id']}** started. Your topic name is **`{sub['topic']}`**.",
                        icon=":material/rocket_launch:")
             st.markdown("Get your data with the official client (or the *Download* page):")
-            st.code(services.client_command(sub["topic"], sub["survey"]), language="bash")
+            st.code(services.client_command(sub["topic"], sub["survey"]), language="bash", wrap_lines=True)
             c1, c2 = st.columns(2)
             c1.download_button("Job spec (YAML)", data=sub["spec_yaml"], file_name="spec.yaml",
                                mime="application/x-yaml", key="spec_download", on_click="ignore",

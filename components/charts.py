@@ -51,7 +51,7 @@ def alerts_per_night(per_night: pd.DataFrame, night: str = "night", cls: str = "
                     marker_color=PALETTE[i % len(PALETTE)],
                     hovertemplate="%{x}<br>%{y:,} alerts<extra>" + str(name) + "</extra>")
     fig.update_layout(barmode="stack", bargap=0.15)
-    fig.update_xaxes(title=None, type="category")
+    fig.update_xaxes(title=None, type="date", tickformat="%b %d\n%Y", dtick=86400000 * max(1, len(df[night].unique()) // 8))
     fig.update_yaxes(title="alerts", separatethousands=True)
     return _layout(fig, title=dict(text="Alerts per night", x=0, font=dict(size=14)))
 
