@@ -104,11 +104,11 @@ def condition_mask(batch, conditions_sql):
 def select_rows(batch, ctx: JobContext):
     """Classify, then keep the rows of the selected classes that pass the class-aware conditions."""
     batch = classify(batch, ctx)
-    for mask in (class_mask(batch, ctx), condition_mask(batch, ctx.post_conditions)):
-        if mask is not None:
-            batch = batch.filter(mask)
-            if batch.num_rows == 0:
-                break
+    mask = class_mask(batch, ctx)
+    if mask is not None:
+        batch = batch.filter(mask)
+    if batch.num_rows and ctx.post_conditions:
+        batch = batch.filter(condition_mask(batch, ctx.post_conditions))
     return batch
 
 

@@ -156,7 +156,8 @@ def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> Jo
         limit = TEST_JOB_LIMIT
     from engine.content import columns_needed, output_avro_schema
 
-    columns = list(columns_needed(survey, content, sorted(cond_cols)))
+    # + the partition columns: not archive columns, but the full packet carries them (as Fink's did)
+    columns = list(columns_needed(survey, content, sorted(cond_cols))) + ["year", "month", "day"]
     return JobPlan(spec=data, survey=survey, start=start, stop=stop, nights=nights, archive_dir=archive_dir,
                    content=content, limit=limit, topic=topic or data.get("topic") or "",
                    fink_classes=fink, tns_classes=tns, engine_conditions=spark_c,

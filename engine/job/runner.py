@@ -40,7 +40,7 @@ def one_line_error(exc: BaseException) -> str:
 
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
     if len(lines) > 1:
-        errors = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(Error|Exception|Unavailable)\b.*:", ln)]
+        errors = [ln for ln in lines[1:] if re.match(r"^([A-Za-z_]\w*\.)*[A-Z]\w*: ", ln)]
         if errors:
             return errors[-1]
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"

@@ -1,0 +1,122 @@
+"""The Spark engine, end to end: the Done-when of the transfer engine.
+
+A Spark job (local[*]) publishes a small archive's selection to the real embedded broker; the
+OFFICIAL client (fink-client 12.3.0 ``finkctl transfer``) downloads it to Parquet and the rows
+equal what pandas selects; the DuckDB engine publishes the same candids for the same spec; the
+same job runs on a local standalone cluster (master + worker from pyspark's jars, loopback).
+Few tests on purpose: each Spark start costs about 10 s on 2 shared cores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import fastavro
+import pyarrow.dataset as ds
+import pytest
+
+from engine.job.launcher import launch_job, wait_job
+from engine.job.store import read_log
+from kafka_io.client_config import base_config
+from kafka_io.manifest import read_manifest
+from tests.job_helpers import cli, consume_all, expected_rows, official_transfer
+
+pytestmark = pytest.mark.spark
+
+NIGHTS = ["2021-11-22", "2021-11-23"]
+CLASSES = ["Unknown", "RRLyr", "(SIMBAD) V*"]
+CONDITIONS = ["candidate.magpsf > 17.5", "finkclass != 'RRLyr' OR candidate.magpsf > 18.5"]
+
+
+def predicate(r):
+    mag = r["candidate"]["magpsf"]
+    return mag > 17.5 and (r["finkclass"] != "RRLyr" or mag > 18.5)
+
+
+SPEC = {"survey": "ztf", "start": NIGHTS[0], "stop": NIGHTS[-1], "classes": CLASSES,
+        "conditions": CONDITIONS, "content": "lightcurve", "limit": None}
+
+
+@pytest.fixture(scope="module")
+def small_archive(tmp_path_factory):
+    from engine.archive.generator import build_archive
+
+    out = tmp_path_factory.mktemp("archive") / "ztf"
+    build_archive("ztf", dt.date(2021, 11, 22), 2, 300, out, progress=False)
+    return out
+
+
+@pytest.fixture
+def job_env(settings_env, small_archive, monkeypatch):
+    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ZTF", str(small_archive))
+    monkeypatch.setenv("FINK_TRANSFER_SPARK__MASTER", "local[2]")
+    from engine.config import load_settings
+    return load_settings()
+
+
+def _candids(settings, topic):
+    from confluent_kafka import Consumer, TopicPartition
+
+    from kafka_io.topics import schema_topic
+    c = Consumer({**base_config(settings), "group.id": "s-" + topic})
+    c.assign([TopicPartition(schema_topic(topic), 0, 0)])
+    schema = fastavro.parse_schema(json.loads(c.poll(10).key()))
+    c.close()
+    return sorted(fastavro.schemaless_reader(io.BytesIO(v), schema)["candid"] for v in consume_all(settings, topic))
+
+
+def _magpsf(row):
+    return row["magpsf"] if "magpsf" in row and row["magpsf"] is not None else row["candidate"]["magpsf"]
+
+
+def test_spark_job_downloaded_by_official_client_equals_pandas(job_env, small_archive, tmp_path):
+    expected = expected_rows(small_archive, NIGHTS, predicate=predicate)
+    expected = expected[expected["finkclass"].isin(["Unknown", "RRLyr", "V*"])]
+    assert len(expected) > 10
+
+    spark_rec = launch_job(job_env, SPEC, engine="spark")
+    local_rec = launch_job(job_env, SPEC, engine="local")
+    spark_rec = wait_job(job_env, spark_rec.job_id, timeout=400)
+    assert spark_rec.state == "done", (spark_rec.error, read_log(job_env, spark_rec.job_id)[-3000:])
+    assert spark_rec.engine == "spark" and spark_rec.published == len(expected)
+    assert "Schema OK" in read_log(job_env, spark_rec.job_id)
+    manifest = read_manifest(base_config(job_env), spark_rec.topic)
+    assert manifest.status == "done" and manifest.total == len(expected)
+
+    # The DuckDB engine selects exactly the same alerts for the same spec.
+    local_rec = wait_job(job_env, local_rec.job_id, timeout=200)
+    assert local_rec.state == "done", local_rec.error
+    assert _candids(job_env, local_rec.topic) == _candids(job_env, spark_rec.topic) == sorted(expected.index)
+
+    # The official client (group join ~23 s on Tansu: maxtimeout 30, 10 consumers in parallel).
+    out = tmp_path / "download"
+    result = official_transfer(spark_rec.topic, job_env.bootstrap_servers, tmp_path / "home", out)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    table = ds.dataset(str(out), format="parquet").to_table()
+    rows = table.to_pylist()
+    assert sorted(r["candid"] for r in rows) == sorted(expected.index)
+    for row in rows:
+        want = expected.loc[row["candid"]]
+        assert row["objectId"] == want["objectId"]
+        assert row["finkclass"] == want["finkclass"] and row["tnsclass"] == want["tnsclass"]
+        assert _magpsf(row) == pytest.approx(want["candidate"]["magpsf"])
+
+
+def test_spark_job_on_local_standalone_cluster(job_env, small_archive, tmp_path):
+    from engine.job.cluster import LocalCluster
+
+    expected = expected_rows(small_archive, NIGHTS, predicate=lambda r: r["candidate"]["magpsf"] > 18.5)
+    with LocalCluster(tmp_path / "cluster", cores=2, memory="1g") as cluster:
+        result = cli("submit", "--survey", "ztf", "--start", NIGHTS[0], "--stop", NIGHTS[-1],
+                     "--condition", "candidate.magpsf > 18.5", "--master", cluster.master_url, "--wait",
+                     timeout=400)
+        assert result.returncode == 0, result.stdout + result.stderr
+        topic = next(ln.split(": ", 1)[1] for ln in result.stdout.splitlines() if ln.startswith("topic: "))
+        assert f"fink_datatransfer -topic {topic}" in result.stdout
+        # The executors ran in the worker's directory: the job shipped the project as a py-file.
+        assert list((tmp_path / "cluster" / "work").glob("app-*/*/fink_transfer_py.zip"))
+    manifest = read_manifest(base_config(job_env), topic)
+    assert manifest.status == "done" and manifest.total == len(expected)
+    assert _candids(job_env, topic) == sorted(expected.index)
