@@ -58,7 +58,10 @@ def check_bootstrap(bootstrap_servers: str, extra_conf: dict | None = None, time
     from confluent_kafka.admin import AdminClient
     from confluent_kafka import KafkaException
 
-    conf = {"bootstrap.servers": bootstrap_servers, "socket.connection.setup.timeout.ms": int(timeout * 1000)}
+    # log_level 0: librdkafka would print one "Connection refused" line per retry on stderr,
+    # drowning the one-line error the CLI promises.
+    conf = {"bootstrap.servers": bootstrap_servers, "socket.connection.setup.timeout.ms": int(timeout * 1000),
+            "log_level": 0}
     conf.update(extra_conf or {})
     conf["bootstrap.servers"] = bootstrap_servers
     try:
