@@ -171,6 +171,15 @@ with right:
                 widgets.show_user_error(exc)
 
         sub = ss.get("submission")
+        url_job = st.query_params.get("job")
+        if url_job and (not sub or sub["job_id"] != url_job):
+            try:  # a reload (or a shared link) reattaches to the job named in the URL
+                rec = services.job(settings, url_job)
+                sub = ss["submission"] = {"job_id": rec.job_id, "topic": rec.topic, "test": rec.test,
+                                          "survey": rec.survey,
+                                          "spec_yaml": services.job_spec_yaml(settings, rec.job_id)}
+            except Exception:
+                widgets.remember_query_param("job", None)
         if sub:
             kind = "Test job" if sub["test"] else "Job"
             st.success(f"{kind} **{sub['job_id']}** started. Your topic name is **`{sub['topic']}`**.",

@@ -132,8 +132,12 @@ def sky_map(df: pd.DataFrame, roles: Roles, max_points: int = 20_000) -> go.Figu
                                       + str(name) + "</extra>")
     fig.update_xaxes(visible=False, range=[-2.9, 2.9])
     fig.update_yaxes(visible=False, range=[-1.45, 1.45], scaleanchor="x", scaleratio=1)
-    return _layout(fig, height=380, title=dict(text="Sky map (RA, Dec)", x=0, font=dict(size=14)),
-                   plot_bgcolor="#FFFFFF")
+    fig.update_yaxes(constrain="domain")  # no empty band between the sky and the legend
+    fig.update_xaxes(constrain="domain")
+    fig = _layout(fig, height=380, title=dict(text="Sky map (RA, Dec)", x=0, font=dict(size=14)),
+                  plot_bgcolor="#FFFFFF")
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=0.02, x=0))
+    return fig
 
 
 def magnitude_distribution(df: pd.DataFrame, roles: Roles) -> go.Figure:

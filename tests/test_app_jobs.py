@@ -70,6 +70,26 @@ def test_download_page_downloads_the_topic(submitted, app_settings):
     assert at.json, "the completeness manifest is shown"
 
 
+def test_download_again_resumes_without_duplicates(submitted, app_settings):
+    job_id, topic, _ = submitted
+    at = new_app()
+    at.query_params["topic"] = topic
+    at.switch_page("app_pages/download.py").run()
+    at.button(key="download_start").click().run()
+    at = rerun_until(at, lambda a: any("Complete" in (p.text or "") for p in a.get("progress")),
+                     timeout=120)
+    assert int(metric(at, "Alerts written").replace(",", "")) == STATE["published"]
+
+
+def test_reload_reattaches_to_the_job_in_the_url(submitted, app_settings):
+    job_id, topic, _ = submitted
+    at = new_app()
+    at.query_params["job"] = job_id
+    at.run()
+    assert_clean(at)
+    assert any(topic in s.value for s in at.success)
+
+
 def test_explore_page_shows_the_download(submitted, app_settings):
     at = new_app()
     at.switch_page("app_pages/explore.py").run()
@@ -78,3 +98,19 @@ def test_explore_page_shows_the_download(submitted, app_settings):
     keys = {c.proto.id for c in at.get("plotly_chart")}
     assert len(at.get("plotly_chart")) == 4, keys
     assert at.selectbox(key="explore_folder").value
+
+
+def test_cancel_from_monitor(app_settings, monkeypatch):
+    # Spark engine: its start-up (~10-20 s) leaves the job running when we press Cancel
+    monkeypatch.setenv("FINK_TRANSFER_JOBS__SMALL_JOB_THRESHOLD", "0")
+    at = new_app().run()
+    at.button(key="submit_job").click().run()
+    job_id = at.session_state["submission"]["job_id"]
+    at = new_app()
+    at.query_params["job"] = job_id
+    at.switch_page("app_pages/monitor.py").run()
+    assert_clean(at)
+    at.button(key="cancel_job").click().run()
+    at = rerun_until(at, lambda a: any("cancelled" in m.value for m in a.markdown), timeout=60)
+    assert not at.exception
+    assert not at.get("button") or all(b.key != "cancel_job" for b in at.button)
