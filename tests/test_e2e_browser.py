@@ -123,10 +123,10 @@ def type_date(pg, which: str, day) -> None:
 
 
 def test_user_journey(app_server, page, settings_env):
-    from components.services import archive_nights
+    from engine.archive.reader import list_nights
 
     pg = page
-    nights = archive_nights(settings_env, "ztf")
+    nights = list_nights(settings_env.archive_dir("ztf"))
     pg.goto(app_server)
     wait_for_app_run(pg)
     pg.get_by_text("Define your query").first.wait_for()
@@ -151,7 +151,7 @@ def test_user_journey(app_server, page, settings_env):
     assert 0 < with_class < all_nights
 
     # a condition, validated as typed
-    area = pg.get_by_label("One SQL condition per line (all must hold)")
+    area = pg.get_by_role("textbox", name="One SQL condition per line (all must hold)")
     area.fill("candidate.magpsf < 25")
     area.press("Control+Enter")
     wait_for_app_run(pg)
