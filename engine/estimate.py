@@ -142,9 +142,7 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
                               pc.is_in(batch.column("tnsclass"), pa.array(tns_values, pa.string())))
                 batch = batch.filter(mask)
         if batch.num_rows:
-            con.register("b", batch)
-            count += con.execute(f"SELECT count(*) FROM b WHERE {where}").fetchall()[0][0]
-            con.unregister("b")
+            count += con.from_arrow(batch).filter(where).aggregate("count(*)").fetchall()[0][0]
         if time.perf_counter() - t0 > timeout_s:
             timed_out = True
             break
