@@ -1,0 +1,209 @@
+"""Consumer benchmark: our downloader vs the official fink-client (``finkctl transfer`` 12.3.0).
+
+Produces a lightcurve-like topic (about 40 flat columns, a ``mangrove`` map and two
+``lc_features`` records of 26 doubles; ~1.4 KB per alert) on a fresh embedded Tansu broker,
+then downloads it with both clients, same machine, same number of processes, fresh consumer
+groups, no partitioning, Parquet output. Reports wall time AND steady-state throughput
+(alerts/s between 10 % and 90 % of the rows on disk, measured the same way for both by reading
+Parquet footers as files appear). The official client joins a consumer group to read the
+schema (~23 s on Tansu, hence maxtimeout 30) and waits maxtimeout at the end of each partition:
+that is in its wall time, not in its steady state.
+
+    /work/venv/bin/python bench/consume.py --alerts 200000 --processes 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FEATURES = ["mean", "weighted_mean", "standard_deviation", "median", "amplitude", "beyond_1_std", "cusum",
+            "inter_percentile_range_10", "kurtosis", "linear_trend", "linear_trend_sigma", "linear_trend_noise",
+            "linear_fit_slope", "linear_fit_slope_sigma", "linear_fit_reduced_chi2",
+            "magnitude_percentage_ratio_40_5", "magnitude_percentage_ratio_20_10", "maximum_slope",
+            "median_absolute_deviation", "median_buffer_range_percentage_10", "percent_amplitude",
+            "mean_variance", "anderson_darling_normal", "chi2", "skew", "stetson_K"]
+FLAT = [("objectId", "string"), ("candid", "long"), ("magpsf", "float"), ("sigmapsf", "float"), ("fid", "int"),
+        ("jd", "double"), ("ra", "double"), ("dec", "double"), ("finkclass", "string"), ("tnsclass", "string"),
+        ("cdsxmatch", "string"), ("roid", "int"), ("mulens", "double"), ("DR3Name", "string"), ("Plx", "float"),
+        ("e_Plx", "float"), ("gcvs", "string"), ("vsx", "string"), ("snn_snia_vs_nonia", "double"),
+        ("snn_sn_vs_all", "double"), ("rf_snia_vs_nonia", "double"), ("rf_kn_vs_nonkn", "double"),
+        ("tracklet", "string"), ("x4lac", "string"), ("x3hsp", "string"), ("t2_AGN", "float"), ("t2_EB", "float"),
+        ("t2_KN", "float"), ("t2_M_dwarf", "float"), ("t2_Mira", "float"), ("t2_RRL", "float"),
+        ("t2_SLSN_I", "float"), ("t2_SNII", "float"), ("t2_SNIa", "float"), ("t2_SNIa_91bg", "float"),
+        ("t2_SNIax", "float"), ("t2_SNIbc", "float"), ("t2_TDE", "float"), ("t2_mu_Lens_Single", "float"),
+        ("anomaly_score", "double"), ("is_transient", "boolean")]
+CLASSES = ["SN candidate", "Early SN Ia candidate", "Solar System MPC", "Unknown", "QSO", "Ambiguous"]
+
+
+def lightcurve_schema() -> dict:
+    fields = [{"name": n, "type": [t, "null"]} for n, t in FLAT]
+    fields.insert(25, {"name": "mangrove", "type": [{"type": "map", "values": ["string", "null"]}, "null"]})
+    for band in "gr":
+        fields.append({"name": f"lc_features_{band}", "type": {
+            "type": "record", "name": f"topLevelRecord.lc_features_{band}",
+            "fields": [{"name": f, "type": ["double", "null"]} for f in FEATURES]}})
+    return {"type": "record", "name": "topLevelRecord", "fields": fields}
+
+
+def lightcurve_record(i: int, rng: random.Random) -> dict:
+    r = {}
+    for name, kind in FLAT:
+        if kind == "string":
+            r[name] = f"{name}-{rng.getrandbits(96):024x}"
+        elif kind in ("int", "long"):
+            r[name] = rng.randrange(100000)
+        elif kind == "boolean":
+            r[name] = rng.random() < 0.5
+        else:
+            r[name] = rng.random()
+    r.update(objectId=f"ZTF26{i % 100000:07d}", candid=3_000_000_000_000 + i, jd=2461000.5 + rng.random() * 30,
+             finkclass=rng.choice(CLASSES), tnsclass="Unknown")
+    r["mangrove"] = {"HyperLEDA_name": f"PGC{rng.randrange(10**7)}", "2MASS_name": "None",
+                     "lum_dist": f"{rng.random() * 100:.6f}", "ang_dist": f"{rng.random():.6f}"}
+    for band in "gr":
+        r[f"lc_features_{band}"] = {f: rng.random() for f in FEATURES}
+    return r
+
+
+def produce(settings, topic: str, n: int) -> float:
+    import fastavro
+
+    from kafka_io.client_config import base_config, producer_config
+    from kafka_io.manifest import Manifest, publish_manifest
+    from kafka_io.producer import PartitionWriter, create_transfer_topics, finalize, publish_schema
+
+    schema = lightcurve_schema()
+    parsed = fastavro.parse_schema(schema)
+    create_transfer_topics(base_config(settings), topic)
+    pconf = producer_config(settings)
+    publish_schema(pconf, topic, json.dumps(schema), copies=100)
+    writer = PartitionWriter(pconf, topic, seed=1)
+    rng = random.Random(0)
+    size = 0
+    for start in range(0, n, 10000):
+        chunk = []
+        for i in range(start, min(n, start + 10000)):
+            buf = io.BytesIO()
+            fastavro.schemaless_writer(buf, parsed, lightcurve_record(i, rng))
+            chunk.append(buf.getvalue())
+        size += sum(map(len, chunk))
+        writer.send(chunk)
+    totals = finalize(pconf, topic, [writer.close()])
+    publish_manifest(pconf, Manifest(topic=topic, status="done", partitions=totals, total=n))
+    return size / n
+
+
+class RowWatcher(threading.Thread):
+    """Counts rows on disk over time (Parquet footers of new files), the same way for both clients."""
+
+    def __init__(self, outdir: Path):
+        super().__init__(daemon=True)
+        self.outdir, self.samples, self.seen, self.rows, self.halt = outdir, [], set(), 0, threading.Event()
+
+    def run(self) -> None:
+        import pyarrow.parquet as pq
+        while not self.halt.is_set():
+            self.scan(pq)
+            time.sleep(0.25)
+        self.scan(pq)
+
+    def scan(self, pq) -> None:
+        for path in self.outdir.rglob("*.parquet"):
+            if path.name.startswith(".") or path in self.seen:
+                continue
+            try:
+                self.rows += pq.read_metadata(path).num_rows
+                self.seen.add(path)
+            except Exception:
+                continue  # still being written
+        self.samples.append((time.monotonic(), self.rows))
+
+    def steady_rate(self, total: int) -> float:
+        lo = next((t for t, r in self.samples if r >= 0.1 * total), None)
+        hi = next((t for t, r in self.samples if r >= 0.9 * total), None)
+        if lo is None or hi is None or hi <= lo:
+            return float("nan")
+        return 0.8 * total / (hi - lo)
+
+
+def timed(cmd: list[str], outdir: Path, env: dict, total: int, cwd: str) -> dict:
+    watcher = RowWatcher(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    watcher.start()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    watcher.halt.set()
+    watcher.join()
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
+    return {"wall_s": wall, "rows": watcher.rows, "steady_alerts_s": watcher.steady_rate(total),
+            "returncode": proc.returncode}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--alerts", type=int, default=200_000)
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--official-maxtimeout", type=float, default=30.0)
+    ap.add_argument("--skip-official", action="store_true")
+    args = ap.parse_args()
+
+    from engine.config import load_settings
+    from kafka_io.broker import EmbeddedBroker
+
+    work = Path(tempfile.mkdtemp(prefix="bench-consume-"))
+    broker = EmbeddedBroker(work / "broker", port=0)
+    broker.start()
+    try:
+        env = dict(os.environ, FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+                   FINK_TRANSFER_DATA_DIR=str(work / "var"), HOME=str(work / "home_ours"))
+        settings = load_settings(env=env)
+        topic = f"ftransfer_ztf_2026-03-22_{random.randrange(10**6)}"
+        t0 = time.monotonic()
+        avg = produce(settings, topic, args.alerts)
+        print(f"produced {args.alerts:,} alerts of {avg:,.0f} B on {topic} in {time.monotonic() - t0:.1f} s")
+
+        ours = timed([sys.executable, "-m", "cli", "download", "-topic", topic, "-outdir", str(work / "ours"),
+                      "-nconsumers", str(args.processes)], work / "ours", env, args.alerts, str(ROOT))
+        print(f"ours:     {ours['rows']:,} alerts, wall {ours['wall_s']:.1f} s "
+              f"({args.alerts / ours['wall_s']:,.0f} alerts/s), steady {ours['steady_alerts_s']:,.0f} alerts/s")
+        if args.skip_official:
+            return
+        home = work / "home_official"
+        (home / ".finkclient").mkdir(parents=True)
+        (home / ".finkclient" / "ztf_credentials.yml").write_text(
+            f"survey: ztf\nusername: bench\ngroupid: bench-{random.randrange(10**9)}\n"
+            f"servers: {broker.bootstrap_servers}\nmaxtimeout: {args.official_maxtimeout}\n")
+        official_env = dict(env, HOME=str(home))
+        finkctl = str(Path(sys.executable).with_name("finkctl"))
+        theirs = timed([finkctl, "transfer", "-survey", "ztf", "-topic", topic, "-outdir", str(work / "official"),
+                        "-nconsumers", str(args.processes)], work / "official", official_env, args.alerts,
+                       str(work))
+        print(f"official: {theirs['rows']:,} alerts, wall {theirs['wall_s']:.1f} s "
+              f"({args.alerts / theirs['wall_s']:,.0f} alerts/s), steady {theirs['steady_alerts_s']:,.0f} alerts/s "
+              f"(maxtimeout {args.official_maxtimeout:g} s)")
+        print(f"ratio ours/official: wall {theirs['wall_s'] / ours['wall_s']:.2f}x, "
+              f"steady {ours['steady_alerts_s'] / theirs['steady_alerts_s']:.2f}x "
+              f"({args.processes} processes each)")
+    finally:
+        broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
