@@ -125,3 +125,39 @@ def test_job_killed_minus_9_is_reported_failed(job_env, monkeypatch):
         time.sleep(0.2)
     rec = load_job(job_env, rec.job_id)
     assert rec.state == "failed" and "process died" in rec.error
+
+
+def test_auto_engine_uses_threshold(job_env, monkeypatch):
+    from engine.config import load_settings
+    from engine.job.plan import plan_job
+    from engine.job.runner import choose_engine
+
+    plan = plan_job(job_env, _spec(conditions=["candidate.magpsf > 18.5"]))
+    assert choose_engine(job_env, plan, "auto") == "spark"  # threshold 0 = always Spark
+    monkeypatch.setenv("FINK_TRANSFER_JOBS__SMALL_JOB_THRESHOLD", "100000")
+    assert choose_engine(load_settings(), plan, "auto") == "local"
+    monkeypatch.setenv("FINK_TRANSFER_JOBS__SMALL_JOB_THRESHOLD", "10")
+    assert choose_engine(load_settings(), plan, "auto") == "spark"  # ~250 candidates > 10
+    assert choose_engine(load_settings(), plan, "auto", estimated=5) == "local"
+    assert choose_engine(load_settings(), plan, "spark", estimated=5) == "spark"
+
+
+def test_cli_test_job_publishes_ten_alerts(job_env):
+    from tests.job_helpers import cli
+
+    result = cli("submit", "--survey", "ztf", "--start", NIGHTS[0], "--stop", NIGHTS[-1], "--test",
+                 "--engine", "local", "--wait")
+    assert result.returncode == 0, result.stdout + result.stderr
+    topic = next(ln.split(": ", 1)[1] for ln in result.stdout.splitlines() if ln.startswith("topic: "))
+    assert f"fink_datatransfer -topic {topic} -outdir {topic} -partitionby finkclass" in result.stdout
+    assert "state: done, published: 10" in result.stdout
+    assert read_manifest(base_config(job_env), topic).total == 10
+    listed = cli("jobs", "list")
+    assert listed.returncode == 0 and topic in listed.stdout and "done" in listed.stdout
+    topics = cli("topics", "list")
+    assert topics.returncode == 0, topics.stderr
+    line = next(ln for ln in topics.stdout.splitlines() if ln.startswith(topic))
+    assert "done" in line and line.split()[-1] == "10"
+    deleted = cli("topics", "delete", topic)
+    assert deleted.returncode == 0 and f"deleted {topic}_manifest" in deleted.stdout
+    assert topic not in cli("topics", "list").stdout

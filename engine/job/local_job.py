@@ -52,7 +52,7 @@ def count_candidates(plan) -> int:
     con = _connect(plan, plan.nights, threads=2)
     try:
         where = " AND ".join(f"({c})" for c in plan.engine_conditions_duckdb) or "TRUE"
-        return int(con.sql(f"SELECT count(*) FROM alerts WHERE {where}").fetchone()[0])
+        return int(con.sql(f"SELECT count(*) FROM alerts WHERE {where}").fetchall()[0][0])
     finally:
         con.close()
 

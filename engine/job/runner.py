@@ -46,19 +46,24 @@ def one_line_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
-def choose_engine(settings, plan, engine: str) -> str:
-    """'auto' -> 'local' when the estimate is below jobs.small_job_threshold, else 'spark'."""
+def choose_engine(settings, plan, engine: str, estimated: int | None = None) -> str:
+    """'auto' -> 'local' when the estimate is below jobs.small_job_threshold, else 'spark'.
+
+    The estimate is the one recorded at submission (the app's), else an upper bound counted
+    with DuckDB (rows passing the class-independent conditions, tens of ms).
+    """
     if engine != "auto":
         return engine
     threshold = settings.jobs.small_job_threshold or 0
     if threshold <= 0:
         return "spark"
-    try:
-        from engine.job.local_job import count_candidates
-        n = count_candidates(plan)
-    except Exception:  # no estimate possible: the safe choice is Spark
-        return "spark"
-    return "local" if n < threshold else "spark"
+    if estimated is None:
+        try:
+            from engine.job.local_job import count_candidates
+            estimated = count_candidates(plan)
+        except Exception:  # no estimate possible: the safe choice is Spark
+            return "spark"
+    return "local" if estimated < threshold else "spark"
 
 
 def make_engine(settings, plan, ctx, engine: str, master: str, log):
@@ -95,7 +100,7 @@ def run_job(settings, job_id: str) -> int:
         plan = plan_job(settings, spec, test=rec.test, topic=rec.topic)
         log(f"{len(plan.nights)} night(s) between {plan.start} and {plan.stop}: {', '.join(plan.nights[:5])}"
             + (" ..." if len(plan.nights) > 5 else ""))
-        engine = choose_engine(settings, plan, rec.engine or "spark")
+        engine = choose_engine(settings, plan, rec.engine or "spark", rec.estimated)
         master = rec.master or settings.spark.master
         rec = update_status(settings, job_id, engine=engine, master=master if engine == "spark" else "")
         bootstrap = ensure_broker(settings)
