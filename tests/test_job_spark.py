@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 
 import fastavro
 import pyarrow.dataset as ds
@@ -108,15 +109,16 @@ def test_spark_job_on_local_standalone_cluster(job_env, small_archive, tmp_path)
     from engine.job.cluster import LocalCluster
 
     expected = expected_rows(small_archive, NIGHTS, predicate=lambda r: r["candidate"]["magpsf"] > 18.5)
+    env = dict(os.environ, FINK_TRANSFER_SPARK__EXECUTOR_MEMORY="512m")  # must fit the worker's 1g
     with LocalCluster(tmp_path / "cluster", cores=2, memory="1g") as cluster:
-        result = cli("submit", "--survey", "ztf", "--start", NIGHTS[0], "--stop", NIGHTS[-1],
-                     "--condition", "candidate.magpsf > 18.5", "--master", cluster.master_url, "--wait",
+        result = cli(env=env, *("submit", "--survey", "ztf", "--start", NIGHTS[0], "--stop", NIGHTS[-1],
+                     "--condition", "candidate.magpsf > 18.5", "--master", cluster.master_url, "--wait"),
                      timeout=400)
         assert result.returncode == 0, result.stdout + result.stderr
         topic = next(ln.split(": ", 1)[1] for ln in result.stdout.splitlines() if ln.startswith("topic: "))
         assert f"fink_datatransfer -topic {topic}" in result.stdout
-        # The executors ran in the worker's directory: the job shipped the project as a py-file.
-        assert list((tmp_path / "cluster" / "work").glob("app-*/*/fink_transfer_py.zip"))
+        # The executors got the project from the job (an archive unpacked in their work dir).
+        assert list((tmp_path / "cluster" / "work").glob("app-*/*/fink_transfer_py/engine/job/pipeline.py"))
     manifest = read_manifest(base_config(job_env), topic)
     assert manifest.status == "done" and manifest.total == len(expected)
     assert _candids(job_env, topic) == sorted(expected.index)

@@ -5,8 +5,9 @@
   submission server **off** (it is on by default in 4.3 and accepts unauthenticated
   submissions). Tests use it; users can too (``fink-transfer submit --master spark://...``).
 * :func:`project_zip` packs the project's Python packages (``engine``, ``kafka_io``) into one
-  zip for ``--py-files`` / ``SparkContext.addPyFile`` (the Spark job adds it itself whenever the
-  master is not ``local``). Third-party dependencies (pyarrow, duckdb, confluent-kafka, ...)
+  zip; the Spark job sends it as ``spark.archives=<zip>#fink_transfer_py`` (unpacked on each
+  executor, found through ``spark.executorEnv.PYTHONPATH``) whenever the master is not
+  ``local`` - not ``--py-files``, because the schema ``.avsc`` files must be real files. Third-party dependencies (pyarrow, duckdb, confluent-kafka, ...)
   must exist on the executors: same venv path on every node, or a venv-pack archive via
   ``--archives env.tar.gz#environment`` (docs/cluster.md).
 * :func:`spark_submit_command` is the client-mode command for a real cluster (cluster deploy
@@ -57,10 +58,12 @@ def project_zip(cache_dir: str | os.PathLike) -> Path:
 def spark_submit_command(master: str, job_id: str, py_zip: str, archive: str | None = None,
                          driver_python: str | None = None) -> list[str]:
     """The client-mode spark-submit of a recorded job on a real cluster (documented in docs/cluster.md)."""
+    archives = [f"{py_zip}#fink_transfer_py"] + ([f"{archive}#environment"] if archive else [])
     cmd = [str(spark_home() / "bin" / "spark-submit"), "--master", master, "--deploy-mode", "client",
-           "--py-files", py_zip, "--conf", "spark.ui.showConsoleProgress=false"]
+           "--archives", ",".join(archives), "--conf", "spark.executorEnv.PYTHONPATH=fink_transfer_py",
+           "--conf", "spark.ui.showConsoleProgress=false"]
     if archive:
-        cmd += ["--archives", f"{archive}#environment", "--conf", "spark.pyspark.python=./environment/bin/python"]
+        cmd += ["--conf", "spark.pyspark.python=./environment/bin/python"]
     cmd += ["--conf", f"spark.pyspark.driver.python={driver_python or sys.executable}"]
     cmd += [str(Path(__file__).resolve().parent / "submit_entry.py"), job_id]
     return cmd

@@ -47,12 +47,33 @@ def spark_session(settings, master: str, app_name: str = "fink-transfer"):
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
     conf.update({str(k): str(v) for k, v in (settings.spark.conf or {}).items()})
+    if not master.startswith("local"):
+        ship_project(conf, settings)
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+PROJECT_DIR_ON_EXECUTORS = "fink_transfer_py"
+
+
+def ship_project(conf: dict, settings) -> None:
+    """Send engine/ + kafka_io/ to the executors as an archive Spark unpacks there.
+
+    Not ``addPyFile``: a zip on ``sys.path`` imports modules but the schema files
+    (``engine/schemas/**.avsc``) are read from the filesystem, so the executors get the
+    directory itself (``spark.archives`` unpacks it in their working directory) and find it
+    through ``PYTHONPATH`` - the same mechanism as ``--archives env.tar.gz#environment``.
+    """
+    from engine.job.cluster import project_zip
+
+    archive = f"{project_zip(settings.data_dir / 'cache')}#{PROJECT_DIR_ON_EXECUTORS}"
+    conf["spark.archives"] = ",".join(a for a in (conf.get("spark.archives"), archive) if a)
+    extra = conf.get("spark.executorEnv.PYTHONPATH")
+    conf["spark.executorEnv.PYTHONPATH"] = os.pathsep.join(p for p in (PROJECT_DIR_ON_EXECUTORS, extra) if p)
 
 
 def read_nights(spark, archive_dir: Path, nights: list[str], columns: list[str] | None):
@@ -81,9 +102,6 @@ class SparkJob:
     def prepare(self) -> None:
         """Start Spark, read, filter, and force analysis (field typos fail here, before publishing)."""
         self.spark = spark_session(self.settings, self.master)
-        if not self.master.startswith("local"):
-            from engine.job.cluster import project_zip
-            self.spark.sparkContext.addPyFile(str(project_zip(self.settings.data_dir / "cache")))
         df = read_nights(self.spark, self.plan.archive_dir, self.plan.nights, self.plan.columns)
         for cond in self.plan.engine_conditions:
             df = df.filter(cond)
