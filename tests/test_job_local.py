@@ -161,3 +161,10 @@ def test_cli_test_job_publishes_ten_alerts(job_env):
     deleted = cli("topics", "delete", topic)
     assert deleted.returncode == 0 and f"deleted {topic}_manifest" in deleted.stdout
     assert topic not in cli("topics", "list").stdout
+
+
+def test_cancel_right_after_launch_is_cancelled(job_env):
+    rec = launch_job(job_env, _spec(), engine="local")
+    rec = cancel_job(job_env, rec.job_id, grace=20)
+    assert rec.state == "cancelled", (rec.error, read_log(job_env, rec.job_id))
+    assert load_job(job_env, rec.job_id).state == "cancelled"

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.job.store import (TERMINAL, JobRecord, append_log, create_job, job_dir, load_job, pid_alive,
+from engine.job.store import (CANCEL_MARKER, TERMINAL, JobRecord, append_log, create_job, job_dir, load_job, pid_alive,
                               read_progress, update_status)
 
 ENGINES = ("spark", "local", "auto")
@@ -84,6 +84,7 @@ def cancel_job(settings, job_id: str, grace: float = 20.0) -> JobRecord:
         return update_status(settings, job_id, state="cancelled", finished=time.time(),
                              error="cancelled before it started")
     append_log(settings, job_id, "Cancellation requested")
+    (job_dir(settings, job_id) / CANCEL_MARKER).touch()
     _signal_group(rec.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:

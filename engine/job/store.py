@@ -30,6 +30,7 @@ from engine.errors import UserError
 STATES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 TERMINAL = ("done", "failed", "cancelled")
+CANCEL_MARKER = "cancel_requested"  # written by cancel_job before it signals the process
 
 
 @dataclass
@@ -207,10 +208,15 @@ def load_job(settings, job_id: str) -> JobRecord:
         rec = JobRecord.from_dict(data, str(directory))
         if rec.active:
             published = max(rec.published, read_progress(settings, job_id))
-            rec = update_status(settings, job_id, state="failed", finished=time.time(),
-                                published=published,
-                                error=f"process died ({published} alerts published before)")
-            append_log(settings, job_id, f"Job process {rec.pid} is gone: marked failed")
+            if (directory / CANCEL_MARKER).exists():  # SIGTERM arrived before the job's handler
+                rec = update_status(settings, job_id, state="cancelled", finished=time.time(),
+                                    published=published, error="cancelled by the user")
+                append_log(settings, job_id, "Job cancelled before it could report it")
+            else:
+                rec = update_status(settings, job_id, state="failed", finished=time.time(),
+                                    published=published,
+                                    error=f"process died ({published} alerts published before)")
+                append_log(settings, job_id, f"Job process {rec.pid} is gone: marked failed")
     return rec
 
 
