@@ -92,7 +92,7 @@ def consume_all(settings, topic: str) -> list[bytes]:
             consumer.assign([TopicPartition(topic, p, 0)])
             got = 0
             while got < t["count"]:
-                msgs = consumer.consume(500, 5.0)
+                msgs = consumer.consume(min(500, t["count"] - got), 5.0)
                 if not msgs:
                     break
                 for m in msgs:
