@@ -46,6 +46,7 @@ class BrokerSettings:
     port: int = 29092
     storage_engine: str = "memory://tansu/"
     binary: str = ""
+    group_relay: bool = True
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,11 @@ The broker runs as a detached process on loopback; its pid, port and log live in
 directory, so ``fink-transfer broker stop`` from another shell (or the app) finds it again.
 Known limits of this Tansu build (measured, see docs/architecture.md): only the ``memory://``
 storage engine is compiled in, so topics vanish when the broker stops; high watermarks are the
-base offset of the last record batch + 1 (the producer works around it); a consumer-group join
-takes about half of ``session.timeout.ms``.
+base offset of the last record batch + 1 (the producer works around it); its group coordinator
+holds a JoinGroup for half the session timeout and keeps departed members as group leaders, so
+the official fink-client's schema consumer never joins. By default Tansu therefore listens on a
+private port and clients reach it through ``kafka_io.tansu_proxy`` (see there), which Tansu
+advertises as its address.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,17 +103,18 @@ class EmbeddedBroker:
     """
 
     def __init__(self, data_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 29092,
-                 storage_engine: str = "memory://tansu/", binary: str = ""):
+                 storage_engine: str = "memory://tansu/", binary: str = "", group_relay: bool = True):
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port
         self.storage_engine = storage_engine
         self.binary = binary
+        self.group_relay = group_relay
 
     @classmethod
     def from_settings(cls, settings) -> "EmbeddedBroker":
         b = settings.broker
-        return cls(settings.broker_dir, b.host, b.port, b.storage_engine, b.binary)
+        return cls(settings.broker_dir, b.host, b.port, b.storage_engine, b.binary, b.group_relay)
 
     @property
     def state_file(self) -> Path:
@@ -143,9 +148,12 @@ class EmbeddedBroker:
         except OSError:
             return True
 
+    def _pids(self, state: dict) -> list[int]:
+        return [state["pid"]] + ([state["relay_pid"]] if state.get("relay_pid") else [])
+
     def status(self) -> BrokerStatus:
         state = self._read_state()
-        if state and self._alive(state["pid"]):
+        if state and all(self._alive(pid) for pid in self._pids(state)):
             return BrokerStatus(True, state["pid"], state["host"], state["port"],
                                 state["storage_engine"], str(self.log_file))
         return BrokerStatus(False, None, self.host, self.port, self.storage_engine, str(self.log_file))
@@ -162,21 +170,25 @@ class EmbeddedBroker:
             raise UserError(f"port {self.host}:{self.port} is already in use by another program; "
                             f"set broker.port (FINK_TRANSFER_BROKER__PORT) to a free port")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        url = f"tcp://{self.host}:{self.port}"
-        cmd = [tansu_binary(self.binary), "broker", "--listener-url", url,
-               "--advertised-listener-url", url, "--storage-engine", self.storage_engine]
-        log = open(self.log_file, "ab")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=self.data_dir)
-        log.close()
-        state = {"pid": proc.pid, "host": self.host, "port": self.port,
+        public = f"tcp://{self.host}:{self.port}"
+        internal = f"tcp://{self.host}:{free_port(self.host)}" if self.group_relay else public
+        cmd = [tansu_binary(self.binary), "broker", "--listener-url", internal,
+               "--advertised-listener-url", public, "--storage-engine", self.storage_engine]
+        procs = [self._spawn(cmd)]
+        if self.group_relay:
+            procs.append(self._spawn([sys.executable, "-m", "kafka_io.tansu_proxy", "--listen",
+                                      public.removeprefix("tcp://"), "--target", internal.removeprefix("tcp://")],
+                                     cwd=Path(__file__).resolve().parents[1]))
+        state = {"pid": procs[0].pid, "relay_pid": procs[1].pid if len(procs) > 1 else None,
+                 "host": self.host, "port": self.port, "internal": internal,
                  "storage_engine": self.storage_engine, "started": time.time()}
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
         tmp.replace(self.state_file)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
+            if any(p.poll() is not None for p in procs):
+                self.stop()
                 tail = self.log_file.read_text(errors="replace").strip().splitlines()[-1:]
                 raise UserError(f"embedded broker exited at start: {tail[0] if tail else 'no output'}")
             if port_open(self.host, self.port):
@@ -189,25 +201,29 @@ class EmbeddedBroker:
         self.stop()
         raise UserError(f"embedded broker did not become ready within {timeout:.0f} s (see {self.log_file})")
 
+    def _spawn(self, cmd: list[str], cwd: Path | None = None) -> subprocess.Popen:
+        with open(self.log_file, "ab") as log:
+            return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, cwd=cwd or self.data_dir)
+
     def stop(self, timeout: float = 10.0) -> bool:
-        """Stop our broker; True if one was running."""
+        """Stop our broker (and its relay); True if it was running."""
         state = self._read_state()
-        if not state or not self._alive(state["pid"]):
-            self.state_file.unlink(missing_ok=True)
-            return False
-        pid = state["pid"]
-        os.kill(pid, signal.SIGTERM)
+        pids = [pid for pid in (self._pids(state) if state else []) if self._alive(pid)]
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._alive(pid):
-            time.sleep(0.05)
-        if self._alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        try:  # reap if it is our child
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        for pid in pids:
+            while time.monotonic() < deadline and self._alive(pid):
+                time.sleep(0.05)
+            if self._alive(pid):
+                os.kill(pid, signal.SIGKILL)
+            try:  # reap if it is our child
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
         self.state_file.unlink(missing_ok=True)
-        return True
+        return bool(pids)
 
     def __enter__(self) -> "EmbeddedBroker":
         self.start()

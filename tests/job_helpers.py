@@ -58,23 +58,22 @@ def cli(*args, env=None, timeout=180) -> subprocess.CompletedProcess:
 
 
 def official_transfer(topic: str, bootstrap: str, home: Path, outdir: Path, timeout: float = 300,
-                      maxtimeout: int = 30):
-    """Download ``topic`` with fink-client 12.3.0's ``finkctl transfer`` (the official client).
+                      maxtimeout: int = 10):
+    """Download ``topic`` with fink-client 12.3.0's ``finkctl transfer``: the official client, unmodified.
 
-    Run through tests/finkctl_tansu.py: the official CLI with only its schema fetch done by
-    ``assign()`` (its group ``subscribe`` cannot complete on Tansu, see that module). The data
-    consumers assign partitions and stop after ``maxtimeout`` s without messages; 10 consumers,
-    so those end-of-partition waits overlap.
+    It reads ``~/.finkclient/ztf_credentials.yml`` (v12 format) under a private HOME. The data
+    consumers stop after ``maxtimeout`` s without messages at the end of each partition;
+    10 consumers make those waits overlap.
     """
     creds = home / ".finkclient"
     creds.mkdir(parents=True, exist_ok=True)
     (creds / "ztf_credentials.yml").write_text(
         f"survey: ztf\nusername: test\ngroupid: grp_{topic}\nservers: '{bootstrap}'\nmaxtimeout: {maxtimeout}\n")
-    env = dict(os.environ, HOME=str(home), PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "tests.finkctl_tansu", "transfer", "-survey", "ztf",
-                           "-topic", topic, "-outdir", str(outdir), "-nconsumers", "10",
-                           "-maxtimeout", str(maxtimeout)],
-                          env=env, capture_output=True, text=True, timeout=timeout, cwd=str(ROOT))
+    env = dict(os.environ, HOME=str(home))
+    finkctl = Path(sys.executable).parent / "finkctl"
+    return subprocess.run([str(finkctl), "transfer", "-survey", "ztf", "-topic", topic, "-outdir", str(outdir),
+                           "-nconsumers", "10", "-maxtimeout", str(maxtimeout)],
+                          env=env, capture_output=True, text=True, timeout=timeout, cwd=str(home))
 
 
 def consume_all(settings, topic: str) -> list[bytes]:

@@ -106,3 +106,30 @@ def test_broker_cli_start_status_stop(tmp_path):
     assert "stopped" in run("stop").stdout
     status = run("status")
     assert status.returncode == 1 and "stopped" in status.stdout
+
+
+def test_group_join_survives_stale_members(settings_env, topic_name):
+    """The official fink-client subscribes with throw-away consumers before its schema consumer.
+
+    On bare Tansu the schema consumer then never joins (a departed member stays group leader);
+    through the relay every consumer gets a quick, private group join.
+    """
+    import time
+
+    from confluent_kafka import Producer
+
+    admin = base_config(settings_env)
+    create_transfer_topics(admin, topic_name, partitions=10)
+    publish_schema(producer_config(settings_env), topic_name, json.dumps(SCHEMA), copies=2)
+    conf = {**admin, "group.id": "g-" + topic_name, "auto.offset.reset": "earliest"}
+    for _ in range(2):  # like print_offsets / return_last_offsets: subscribe, close without polling
+        stale = Consumer(conf)
+        stale.subscribe([topic_name])
+        stale.close()
+    start = time.monotonic()
+    schema_consumer = Consumer(conf)
+    schema_consumer.subscribe([schema_topic(topic_name)])
+    msg = schema_consumer.poll(20)
+    schema_consumer.close()
+    assert msg is not None and json.loads(msg.key()) == SCHEMA
+    assert time.monotonic() - start < 15

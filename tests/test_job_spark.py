@@ -91,7 +91,7 @@ def test_spark_job_downloaded_by_official_client_equals_pandas(job_env, small_ar
     assert local_rec.state == "done", local_rec.error
     assert _candids(job_env, local_rec.topic) == _candids(job_env, spark_rec.topic) == sorted(expected.index)
 
-    # The official client (tests/finkctl_tansu.py: schema read by assign; maxtimeout 30, 10 consumers).
+    # The official client, unmodified (10 consumers, maxtimeout 10 s).
     out = tmp_path / "download"
     result = official_transfer(spark_rec.topic, job_env.bootstrap_servers, tmp_path / "home", out)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
