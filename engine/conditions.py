@@ -113,7 +113,6 @@ def check_conditions_text(text: str, schema: pa.Schema) -> list[LineIssue]:
 def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCondition:
     """One condition; ``schema`` must already include the extra columns (see condition_schema)."""
     import sqlglot
-    from sqlglot import exp
 
     text = (text or "").strip()
     if not text:

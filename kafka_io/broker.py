@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import BrokerUnavailable, UserError
+from engine.fileio import pid_alive, write_json_atomic
 
 
 def tansu_binary(explicit: str = "") -> str:
@@ -134,26 +135,12 @@ class EmbeddedBroker:
         except (OSError, ValueError):
             return None
 
-    @staticmethod
-    def _alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        try:  # a zombie child counts as dead
-            with open(f"/proc/{pid}/stat") as fh:
-                return fh.read().split(")")[-1].split()[0] != "Z"
-        except OSError:
-            return True
-
     def _pids(self, state: dict) -> list[int]:
         return [state["pid"]] + ([state["relay_pid"]] if state.get("relay_pid") else [])
 
     def status(self) -> BrokerStatus:
         state = self._read_state()
-        if state and all(self._alive(pid) for pid in self._pids(state)):
+        if state and all(pid_alive(pid) for pid in self._pids(state)):
             return BrokerStatus(True, state["pid"], state["host"], state["port"],
                                 state["storage_engine"], str(self.log_file))
         return BrokerStatus(False, None, self.host, self.port, self.storage_engine, str(self.log_file))
@@ -182,9 +169,7 @@ class EmbeddedBroker:
         state = {"pid": procs[0].pid, "relay_pid": procs[1].pid if len(procs) > 1 else None,
                  "host": self.host, "port": self.port, "internal": internal,
                  "storage_engine": self.storage_engine, "started": time.time()}
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(self.state_file)
+        write_json_atomic(self.state_file, state)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in procs):
@@ -209,14 +194,14 @@ class EmbeddedBroker:
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop our broker (and its relay); True if it was running."""
         state = self._read_state()
-        pids = [pid for pid in (self._pids(state) if state else []) if self._alive(pid)]
+        pids = [pid for pid in (self._pids(state) if state else []) if pid_alive(pid)]
         for pid in pids:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for pid in pids:
-            while time.monotonic() < deadline and self._alive(pid):
+            while time.monotonic() < deadline and pid_alive(pid):
                 time.sleep(0.05)
-            if self._alive(pid):
+            if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
             try:  # reap if it is our child
                 os.waitpid(pid, os.WNOHANG)

@@ -5,7 +5,6 @@ Tests talk to the real broker, never to a mock.
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from pathlib import Path

@@ -333,7 +333,6 @@ class ZtfNight:
         dt_days = dt_days[order]
         pjd = jd[owner] - dt_days
         upper = rng.random(total) < 0.6
-        det = ~upper
         pfid = np.where(rng.random(total) < 0.4, 1, 2).astype(np.int32)
         ppid = (((pjd - 2457754.5).astype(np.int64)) * 10**9 + rng.integers(0, 10**9, total))
         pcandid = ppid * 10**6 + rng.integers(0, 10**6, total)

@@ -136,7 +136,6 @@ def duckdb_view(con, archive_dir, nights, name: str = "alerts") -> None:
     One SELECT per night: every unified column either read and CAST to its unified type,
     converted (mulens struct -> double) or NULL when the night does not have it.
     """
-    import pyarrow.parquet as pq
 
     survey = layout.detect_survey(archive_dir)
     unified = schemas.unified_arrow_schema(survey)

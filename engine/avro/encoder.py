@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 U8 = np.uint8
 I64 = np.int64
@@ -361,7 +360,6 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 def _tagged(valid, body, tag_value, tag_null):
     """Union wrapper around a body segment; the body bytes of null rows are dropped."""
     b_off, b_data = body
-    n = len(valid)
     lengths = np.diff(b_off)
     if not valid.all():
         lengths = np.where(valid, lengths, 0)

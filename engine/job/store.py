@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.fileio import pid_alive, write_text_atomic
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
@@ -90,17 +91,9 @@ def spec_to_dict(spec) -> dict:
     return asdict(spec)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
 
 def _write_status(directory: Path, rec: JobRecord) -> None:
-    _write_atomic(directory / "status.json", json.dumps(rec.to_dict(), indent=1, sort_keys=True))
+    write_text_atomic(directory / "status.json", json.dumps(rec.to_dict(), indent=1, sort_keys=True))
 
 
 def create_job(settings, spec, test: bool = False, engine: str = "", master: str = "",
@@ -122,7 +115,7 @@ def create_job(settings, spec, test: bool = False, engine: str = "", master: str
     job_id = new_job_id()
     directory = job_dir(settings, job_id)
     directory.mkdir(parents=True, exist_ok=False)
-    _write_atomic(directory / "spec.yaml", yaml.safe_dump(data, sort_keys=False))
+    write_text_atomic(directory / "spec.yaml", yaml.safe_dump(data, sort_keys=False))
     (directory / "job.log").touch()
     rec = JobRecord(job_id=job_id, topic=topic, survey=survey, test=bool(test), estimated=estimated,
                     engine=engine, master=master or "", directory=str(directory))
@@ -138,33 +131,6 @@ def read_spec(settings, job_id: str) -> dict:
         return yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
         raise UserError(f"unknown job {job_id}") from exc
-
-
-def pid_alive(pid: int | None, job_id: str = "") -> bool:
-    """True when ``pid`` runs and (where /proc tells) is this job's process, not a reused pid."""
-    if not pid:
-        return False
-    try:  # our own child that exited: reap it (else it lingers as a zombie)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            if fh.read().split(")")[-1].split()[0] == "Z":  # zombie: dead, not yet reaped
-                return False
-        if job_id:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                return job_id.encode() in fh.read()
-    except OSError:
-        pass
-    return True
 
 
 def read_progress(settings, job_id: str) -> int:

@@ -24,16 +24,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.fileio import pid_alive, write_json_atomic
+
 STATUS_NAME = "status.json"
 LOG_NAME = "download.log"
 PID_NAME = "pid"
 TERMINAL = ("done", "failed", "cancelled")
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True, default=str))
-    tmp.replace(path)
 
 
 class StatusWriter:
@@ -60,7 +56,7 @@ class StatusWriter:
             return
         self._last = now
         self.data["updated_at"] = time.time()
-        _write_json(self.path, self.data)
+        write_json_atomic(self.path, self.data)
 
 
 @dataclass
@@ -100,7 +96,7 @@ def start_download(options, status_dir: str | os.PathLike) -> DownloadHandle:
     root = _project_root()
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     # Written before the launch, so the child's own updates (same pid) can never be overwritten.
-    _write_json(status_file, {"state": "starting", "pid": None, "topic": options.topic,
+    write_json_atomic(status_file, {"state": "starting", "pid": None, "topic": options.topic,
                               "outdir": str(Path(options.outdir).resolve()), "options": options.to_dict(),
                               "alerts_written": 0, "error": None, "completeness": None,
                               "started_at": time.time(), "updated_at": time.time()})
@@ -109,20 +105,6 @@ def start_download(options, status_dir: str | os.PathLike) -> DownloadHandle:
                                 env=env, cwd=root, start_new_session=True)
     (status_dir / PID_NAME).write_text(str(proc.pid))
     return DownloadHandle(status_dir, proc.pid, proc)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def read_download_status(status_dir: str | os.PathLike) -> dict:
@@ -138,7 +120,7 @@ def read_download_status(status_dir: str | os.PathLike) -> dict:
     pid = data.get("pid")
     if pid is None and (Path(status_dir) / PID_NAME).is_file():
         pid = data["pid"] = int((Path(status_dir) / PID_NAME).read_text())
-    if data.get("state") not in TERMINAL and pid and not _alive(int(pid)):
+    if data.get("state") not in TERMINAL and pid and not pid_alive(int(pid)):
         data["state"] = "failed"
         data["error"] = data.get("error") or "the download process ended unexpectedly (see download.log)"
     return data
