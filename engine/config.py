@@ -59,7 +59,7 @@ class SparkSettings:
 
 @dataclass(frozen=True)
 class JobSettings:
-    small_job_threshold: int = 0
+    small_job_threshold: int = 50_000
 
 
 @dataclass(frozen=True)

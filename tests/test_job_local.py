@@ -133,7 +133,8 @@ def test_auto_engine_uses_threshold(job_env, monkeypatch):
     from engine.job.runner import choose_engine
 
     plan = plan_job(job_env, _spec(conditions=["candidate.magpsf > 18.5"]))
-    assert choose_engine(job_env, plan, "auto") == "spark"  # threshold 0 = always Spark
+    monkeypatch.setenv("FINK_TRANSFER_JOBS__SMALL_JOB_THRESHOLD", "0")
+    assert choose_engine(load_settings(), plan, "auto") == "spark"  # threshold 0 = always Spark
     monkeypatch.setenv("FINK_TRANSFER_JOBS__SMALL_JOB_THRESHOLD", "100000")
     assert choose_engine(load_settings(), plan, "auto") == "local"
     monkeypatch.setenv("FINK_TRANSFER_JOBS__SMALL_JOB_THRESHOLD", "10")
