@@ -8,16 +8,13 @@ process calls it again (the spec file may have been written by hand or by the ap
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from engine.errors import UserError
 
 TEST_JOB_LIMIT = 10  # what the real "Test job" button published (df.coalesce(1).limit(10))
-CONTENTS = ("lightcurve", "cutouts", "full")
-_NIGHT_DIR = re.compile(r"year=(\d{4})/month=(\d{1,2})/day=(\d{1,2})$")
 
 
 def night_dates(nights) -> list[date]:
@@ -44,69 +41,33 @@ class JobPlan:
     avro_schema: dict = field(default_factory=dict)
 
 
-def _parse_date(value, what: str) -> date:
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError as exc:
-        raise UserError(f"bad {what} date {value!r}: use YYYY-MM-DD") from exc
+def select_nights(archive_dir: Path, start: date, stop: date) -> list[str]:
+    """Nights of [start, stop] that hold data; a one-line error when none does."""
+    from engine.archive.reader import list_nights
 
-
-def available_nights(archive_dir: Path) -> list[str]:
-    """Nights (YYYY-MM-DD) that have Parquet files in ``archive_dir``."""
-    try:
-        from engine.archive import reader
-        lister = getattr(reader, "list_nights", None) or getattr(reader, "available_nights", None)
-    except ImportError:
-        lister = None
-    if lister is not None:
-        return sorted(str(n) for n in lister(archive_dir))
-    out = set()
-    for day in Path(archive_dir).glob("year=*/month=*/day=*"):
-        m = _NIGHT_DIR.search(day.as_posix())
-        if m and any(day.glob("*.parquet")):
-            out.add(f"{int(m[1]):04d}-{int(m[2]):02d}-{int(m[3]):02d}")
-    return sorted(out)
-
-
-def select_nights(archive_dir: Path, start: str, stop: str) -> list[str]:
-    first, last = _parse_date(start, "start"), _parse_date(stop, "stop")
-    if last < first:
-        raise UserError(f"unknown night range {start}..{stop}: the stop date is before the start date")
     if not Path(archive_dir).is_dir():
         raise UserError(f"no archive at {archive_dir}: build one with 'fink-transfer archive build'")
-    have = available_nights(archive_dir)
-    wanted = {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
-    nights = sorted(wanted.intersection(have))
+    have = list_nights(archive_dir)
+    nights = [n.isoformat() for n in have if start <= n <= stop]
     if not nights:
         span = f" (archive has {have[0]}..{have[-1]})" if have else " (the archive is empty)"
         raise UserError(f"unknown night range {start}..{stop}: no alert data in between{span}")
     return nights
 
 
-def _normalise_spec(spec) -> dict:
-    """Spec as a dict, validated by engine.query.JobSpec when available."""
+def as_job_spec(spec):
+    """A validated engine.query.JobSpec from a JobSpec, a mapping or a stored spec (one-line errors)."""
     from engine.job.store import spec_to_dict
+    from engine.query import JobSpec
 
-    data = spec_to_dict(spec)
-    try:
-        from engine.query import JobSpec
-    except ImportError:
-        return data
     if isinstance(spec, JobSpec):
-        return spec_to_dict(spec)
-    builder = getattr(JobSpec, "from_dict", None)
-    if builder is None:
-        return data
+        return spec
     try:
-        parsed = builder(data)
+        return JobSpec.from_dict(spec_to_dict(spec))
     except UserError:
         raise
     except (TypeError, ValueError, KeyError) as exc:
         raise UserError(f"bad job spec: {exc}".splitlines()[0]) from exc
-    out = spec_to_dict(parsed)
-    if data.get("topic") and not out.get("topic"):
-        out["topic"] = data["topic"]
-    return out
 
 
 def _compile(conditions, survey: str):
@@ -134,24 +95,16 @@ def _schema_dict(schema) -> dict:
 
 def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> JobPlan:
     """Everything the job needs, or a UserError naming the first problem (one line)."""
-    data = _normalise_spec(spec)
-    survey = str(data.get("survey") or "ztf")
+    spec = as_job_spec(spec)
+    data = spec.to_dict()
+    survey, content = spec.survey, spec.content
     archive_dir = Path(settings.archive_dir(survey))
-    content = str(data.get("content") or "lightcurve")
-    if content not in CONTENTS:
-        raise UserError(f"unknown content {content!r}: choose one of {', '.join(CONTENTS)}")
-    start, stop = str(data.get("start") or ""), str(data.get("stop") or data.get("start") or "")
-    if not start:
-        raise UserError("the job spec needs a start date (YYYY-MM-DD)")
-    nights = select_nights(archive_dir, start, stop)
+    nights = select_nights(archive_dir, spec.start, spec.stop)
+    start, stop = spec.start.isoformat(), spec.stop.isoformat()
     from engine.job.pipeline import resolve_classes
-    fink, tns = resolve_classes(survey, data.get("classes") or [])
-    spark_c, duck_c, post_c, cond_cols = _compile([c for c in (data.get("conditions") or []) if str(c).strip()],
-                                                  survey)
-    limit = data.get("limit")
-    limit = int(limit) if limit not in (None, "") else None
-    if limit is not None and limit < 0:
-        raise UserError(f"bad limit {limit}: use a positive number")
+    fink, tns = resolve_classes(survey, spec.classes)
+    spark_c, duck_c, post_c, cond_cols = _compile(spec.conditions, survey)
+    limit = spec.limit
     if test and limit is None:
         limit = TEST_JOB_LIMIT
     from engine.content import columns_needed, output_avro_schema
@@ -159,7 +112,7 @@ def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> Jo
     # + the partition columns: not archive columns, but the full packet carries them (as Fink's did)
     columns = list(columns_needed(survey, content, sorted(cond_cols))) + ["year", "month", "day"]
     return JobPlan(spec=data, survey=survey, start=start, stop=stop, nights=nights, archive_dir=archive_dir,
-                   content=content, limit=limit, topic=topic or data.get("topic") or "",
+                   content=content, limit=limit, topic=topic or spec.topic or "",
                    fink_classes=fink, tns_classes=tns, engine_conditions=spark_c,
                    engine_conditions_duckdb=duck_c, post_conditions=post_c, columns=columns,
                    avro_schema=_schema_dict(output_avro_schema(survey, content)))
