@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def run_case(settings, spec, engine):
-    from cli.topics_cmd import delete_topic
+    from kafka_io.topic_admin import delete_topic
     from engine.job.launcher import launch_job, wait_job
 
     t0 = time.time()

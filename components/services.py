@@ -236,7 +236,7 @@ def cancel(settings, job_id: str):
 
 @st.cache_data(ttl=10, max_entries=4, show_spinner="Reading topics…")
 def _broker_topics(bootstrap: str, _settings) -> list[dict]:
-    from cli.topics_cmd import topic_rows
+    from kafka_io.topic_admin import topic_rows
 
     return topic_rows(_settings, read_manifests=True)
 
