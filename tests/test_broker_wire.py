@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -22,7 +23,6 @@ SCHEMA = {"type": "record", "name": "topLevelRecord", "fields": [
 
 
 def _encode(i: int) -> bytes:
-    import io
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, fastavro.parse_schema(SCHEMA), {"candid": i, "objectId": f"ZTF{i}"})
     return buf.getvalue()
@@ -55,16 +55,14 @@ def test_publish_two_workers_exact_watermarks_and_manifest(settings_env, topic_n
         low, high = consumer.get_watermark_offsets(TopicPartition(topic_name, p), timeout=10, cached=False)
         assert high == t["last_offset"] + 1 == t["count"]  # exact thanks to the one-alert final batch
         consumer.assign([TopicPartition(topic_name, p, 0)])
-        while len(seen) < 2000:
-            msgs = consumer.consume(500, 2.0)
-            if not msgs:
-                break
-            for m in msgs:
-                assert m.key() == topic_name.encode()
-                seen.add(fastavro.schemaless_reader(__import__("io").BytesIO(m.value()),
-                                                    fastavro.parse_schema(SCHEMA))["candid"])
-            if msgs[-1].offset() >= t["last_offset"]:
-                break
+        got = []
+        while len(got) < t["count"]:  # ask for exactly what is left: consume() returns when it has it
+            batch = consumer.consume(t["count"] - len(got), 5.0)
+            assert batch, f"partition {p}: only {len(got)} of {t['count']} messages"
+            got.extend(batch)
+        for m in got:
+            assert m.key() == topic_name.encode()
+            seen.add(fastavro.schemaless_reader(io.BytesIO(m.value()), fastavro.parse_schema(SCHEMA))["candid"])
     consumer.close()
     assert seen == set(range(2000))
 
