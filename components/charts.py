@@ -53,7 +53,13 @@ def alerts_per_night(per_night: pd.DataFrame, night: str = "night", cls: str = "
     fig.update_layout(barmode="stack", bargap=0.15)
     fig.update_xaxes(title=None, type="date", tickformat="%b %d\n%Y", dtick=86400000 * max(1, len(df[night].unique()) // 8))
     fig.update_yaxes(title="alerts", separatethousands=True)
-    return _layout(fig, title=dict(text="Alerts per night", x=0, font=dict(size=14)))
+    # Legend in two columns under the axis; the figure grows with it so the bars keep their height.
+    rows = -(-len(order) // 2)
+    fig = _layout(fig, height=300 + 22 * rows, title=dict(text="Alerts per night", x=0, font=dict(size=14)))
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, x=0, title=None,
+                                  entrywidth=0.5, entrywidthmode="fraction"),
+                      margin=dict(l=10, r=10, t=40, b=20 + 22 * rows))
+    return fig
 
 
 def class_histogram(df: pd.DataFrame, roles: Roles, top: int = 20) -> go.Figure:
