@@ -51,6 +51,8 @@ PARTITION_FIELDS = (pa.field("year", pa.int32()), pa.field("month", pa.int32()),
 # Inputs of engine.classification (finkclass from the Fink scores, tnsclass from candidate ra/dec).
 ZTF_CLASSIFICATION_INPUTS = ("candidate", "cdsxmatch", "roid", "mulens", "snn_snia_vs_nonia",
                              "snn_sn_vs_all", "rf_snia_vs_nonia", "rf_kn_vs_nonkn", "tracklet")
+# The ``candidate`` fields engine.classification reads (finkclass rules + TNS cross-match).
+ZTF_CLASSIFICATION_CANDIDATE = ("ndethist", "drb", "classtar", "jd", "jdstarthist", "ra", "dec")
 
 
 def content_options(survey: str) -> list[dict]:
@@ -132,6 +134,19 @@ def columns_needed(survey: str, content: str, conditions=()) -> list[str]:
         wanted += [str(c).split(".", 1)[0] for c in cols]
     keep = set(wanted)
     return [n for n in unified.names if n in keep]
+
+
+def candidate_fields_needed(survey: str, content: str) -> tuple[str, ...] | None:
+    """The ``candidate`` fields that classification + projection of ``content`` read.
+
+    None = the whole struct (full content, ELASTICC). Why: an engine that must move rows across
+    a boundary (Spark -> Python) can ship these ~10 fields instead of all ~100 (spark_job).
+    """
+    content_info(survey, content)
+    if survey != "ztf" or content == "full":
+        return None
+    picks = LIGHTCURVE_CANDIDATE if content == "lightcurve" else CUTOUT_CANDIDATE
+    return tuple(dict.fromkeys(picks + ZTF_CLASSIFICATION_CANDIDATE))
 
 
 # ----------------------------------------------------------------------------- projection

@@ -42,6 +42,12 @@ def spark_session(settings, master: str, app_name: str = "fink-transfer"):
         "spark.driver.memory": settings.spark.driver_memory,
         "spark.executor.memory": settings.spark.executor_memory,
         "spark.python.worker.reuse": "true",
+        # Spark sizes file splits by bytes on disk, and cutouts are ~90 % of them: with the 128 MB
+        # default a lightcurve job got ~17 tasks per GB file, each paying task + producer set-up
+        # (measured 3.4-4.4 s vs 1.9 s for 100 k alerts). With a large cap, Spark's own
+        # bytes-per-core rule (totalBytes / defaultParallelism) sets the split, so tasks still
+        # spread over every core of a cluster.
+        "spark.sql.files.maxPartitionBytes": str(1 << 30),
     }
     if is_local_master(master):
         conf["spark.driver.host"] = "127.0.0.1"
@@ -87,6 +93,35 @@ def read_nights(spark, archive_dir: Path, nights: list[str], columns: list[str] 
     return df
 
 
+def candidate_fields_to_read(plan) -> tuple[str, ...] | None:
+    """The ``candidate`` fields the Python side needs, or None to ship the whole struct.
+
+    Conditions that need the classification run in Python on the batch (post_conditions) and may
+    read any candidate field, so any mention of ``candidate`` there keeps the whole struct.
+    """
+    from engine.content import candidate_fields_needed
+
+    if any("candidate" in cond for cond in plan.post_conditions):
+        return None
+    return candidate_fields_needed(plan.survey, plan.content)
+
+
+def prune_candidate(df, fields):
+    """Rebuild ``candidate`` with only ``fields`` (a null struct stays null).
+
+    Why: mapInArrow ships whole columns to Python, and ``candidate`` has ~100 fields. Reading
+    only these fields (nested schema pruning) also keeps the scan under
+    ``spark.sql.codegen.maxFields`` (100), so Parquet is read vectorised (``Batched: true``).
+    Measured on 100 k alerts: Arrow receive time in Python 5.5 s -> 1.5-2.5 s. The projection
+    and classification pick fields by name, so the published bytes do not change.
+    """
+    from pyspark.sql import functions as F
+
+    cand = F.col("candidate")
+    slim = F.struct(*[cand.getField(name).alias(name) for name in fields])
+    return df.withColumn("candidate", F.when(cand.isNull(), F.lit(None)).otherwise(slim))
+
+
 class SparkJob:
     def __init__(self, settings, plan, ctx, master: str | None = None, log=print):
         self.settings = settings
@@ -106,6 +141,9 @@ class SparkJob:
         for cond in self.plan.engine_conditions:
             df = df.filter(cond)
         df.schema  # noqa: B018 - analysis happens here in classic mode
+        fields = candidate_fields_to_read(self.plan) if "candidate" in df.columns else None
+        if fields:
+            df = prune_candidate(df, fields)
         if self.plan.limit is not None:
             df = df.coalesce(1)  # one task, so the per-worker limit is the job's limit
         self.df = df
