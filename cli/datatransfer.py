@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,16 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> int:
     from cli.download_cmd import run as run_download_cmd
+    from cli.main import call
 
-    args = build_parser().parse_args(argv)
-    try:
-        return run_download_cmd(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return call(run_download_cmd, build_parser().parse_args(argv))
 
 
 def main() -> None:

@@ -50,8 +50,13 @@ def run(argv: list[str] | None = None) -> int:
     if args.config:
         import os
         os.environ["FINK_TRANSFER_CONFIG"] = args.config
+    return call(args.func, args)
+
+
+def call(func, args) -> int:
+    """Run a command function: its exit code, or one line on stderr and 2 for a UserError."""
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
