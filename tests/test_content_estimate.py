@@ -141,3 +141,26 @@ def test_estimate_latency_on_a_30_night_index():
         est = estimate(spec, index)
     per_call = (time.perf_counter() - t0) / 10
     assert est.n_alerts > 0 and per_call < 0.05, per_call
+
+
+def test_pruned_candidate_gives_the_same_published_bytes(archive):
+    """The Spark path ships only candidate_fields_needed(); classification + projection + encoding
+    of the pruned rows must give exactly the bytes of the whole rows (else the pruning is wrong)."""
+    from engine.archive import reader
+    from engine.classification import classify_batch, load_tns_catalog
+    from engine.content import candidate_fields_needed
+
+    tns = load_tns_catalog(archive)
+    assert candidate_fields_needed("ztf", "full") is None and candidate_fields_needed("elasticc", "full") is None
+    batch = pa.Table.from_batches(list(reader.read_arrow(archive, reader.list_nights(archive)))).combine_chunks()
+    batch = batch.to_batches()[0]
+    cand = batch.column("candidate")
+    for content in ("lightcurve", "cutouts"):
+        fields = candidate_fields_needed("ztf", content)
+        assert 5 < len(fields) < 20
+        slim = pa.StructArray.from_arrays([cand.field(f) for f in fields], names=list(fields),
+                                          mask=cand.is_null())
+        pruned = batch.set_column(batch.schema.get_field_index("candidate"), "candidate", slim)
+        avro = output_avro_schema("ztf", content)
+        whole = encode_batch(project(classify_batch(batch, tns), "ztf", content), avro)
+        assert encode_batch(project(classify_batch(pruned, tns), "ztf", content), avro) == whole
