@@ -48,3 +48,23 @@ def settings_env(tmp_path, broker, monkeypatch):
 def topic_name():
     """A fresh fink-style topic name."""
     return f"ftransfer_ztf_2026-11-24_{uuid.uuid4().int % 1_000_000}"
+
+
+@pytest.fixture(scope="module")
+def small_archive(tmp_path_factory):
+    """Two synthetic ZTF nights (300 alerts each) for the job tests."""
+    import datetime as dt
+
+    from engine.archive.generator import build_archive
+
+    out = tmp_path_factory.mktemp("archive") / "ztf"
+    build_archive("ztf", dt.date(2021, 11, 22), 2, 300, out, progress=False)
+    return out
+
+
+@pytest.fixture
+def job_env(settings_env, small_archive, monkeypatch):
+    """Settings whose ZTF archive is ``small_archive`` (and the session broker)."""
+    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ZTF", str(small_archive))
+    from engine.config import load_settings
+    return load_settings()

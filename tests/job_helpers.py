@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REFERENCE, ROOT
-
-LAKE = REFERENCE / "samples" / "fink_datalake"
-# Real Fink science-lake samples placed as three nights, one per era of column sets
-# (the reader groups nights by era, so each era must hold one file schema).
-NIGHTS = {
-    "2021-11-22": "science_2021-11-22_fink1.3_mulens_struct.parquet",  # 2019-2021: mulens struct
-    "2022-06-15": "science_2021-11-22_portal_archive.parquet",         # 2022 era: mulens double
-    "2023-06-01": "science_2019-09-03_fink2.9.parquet",                # 2023+ column set
-}
-
-
-def build_small_archive(archive_dir: Path) -> Path:
-    """A Fink-lake-like archive (year=/month=/day=) from the real samples: 126 alerts."""
-    for night, name in NIGHTS.items():
-        y, m, d = night.split("-")
-        target = archive_dir / f"year={y}" / f"month={m}" / f"day={d}"
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy(LAKE / name, target / "part-0.parquet")
-    (archive_dir / "_archive.json").write_text(json.dumps({"survey": "ztf", "generator": "tests (real samples)"}))
-    return archive_dir
-
+from tests.conftest import ROOT
 
 def expected_rows(archive_dir: Path, nights, predicate=None, classes=None):
     """What the query selects, computed independently in pandas: DataFrame indexed by candid."""

@@ -7,14 +7,12 @@ manifest 'cancelled'); a job killed -9 reported failed.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import os
 import signal
 import time
 
 import fastavro
-import pytest
 
 from engine.job.launcher import cancel_job, launch_job, wait_job
 from engine.job.store import load_job, read_log
@@ -22,23 +20,7 @@ from kafka_io.client_config import base_config
 from kafka_io.manifest import read_manifest
 from tests.job_helpers import consume_all, expected_rows
 
-NIGHTS = ["2021-11-22", "2021-11-23"]
-
-
-@pytest.fixture(scope="module")
-def small_archive(tmp_path_factory):
-    from engine.archive.generator import build_archive
-
-    out = tmp_path_factory.mktemp("archive") / "ztf"
-    build_archive("ztf", dt.date(2021, 11, 22), 2, 300, out, progress=False)
-    return out
-
-
-@pytest.fixture
-def job_env(settings_env, small_archive, monkeypatch):
-    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ZTF", str(small_archive))
-    from engine.config import load_settings
-    return load_settings()
+NIGHTS = ["2021-11-22", "2021-11-23"]  # the nights of the small_archive fixture (conftest)
 
 
 def _spec(**kw):

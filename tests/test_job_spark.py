@@ -9,7 +9,6 @@ Few tests on purpose: each Spark start costs about 10 s on 2 shared cores.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import os
@@ -40,18 +39,9 @@ SPEC = {"survey": "ztf", "start": NIGHTS[0], "stop": NIGHTS[-1], "classes": CLAS
         "conditions": CONDITIONS, "content": "lightcurve", "limit": None}
 
 
-@pytest.fixture(scope="module")
-def small_archive(tmp_path_factory):
-    from engine.archive.generator import build_archive
-
-    out = tmp_path_factory.mktemp("archive") / "ztf"
-    build_archive("ztf", dt.date(2021, 11, 22), 2, 300, out, progress=False)
-    return out
-
-
 @pytest.fixture
-def job_env(settings_env, small_archive, monkeypatch):
-    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ZTF", str(small_archive))
+def job_env(job_env, monkeypatch):
+    """The shared job settings, with Spark on two local cores."""
     monkeypatch.setenv("FINK_TRANSFER_SPARK__MASTER", "local[2]")
     from engine.config import load_settings
     return load_settings()
