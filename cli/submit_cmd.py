@@ -57,15 +57,12 @@ def build_spec(args) -> dict:
     return spec
 
 
-def client_command(topic: str) -> str:
-    return f"fink_datatransfer -topic {topic} -outdir {topic} -partitionby finkclass --verbose"
-
-
 def run(args) -> int:
     from engine.config import load_settings
     from engine.job.launcher import launch_job, wait_job
     from engine.job.plan import plan_job
     from kafka_io.broker import ensure_broker
+    from kafka_io.topics import client_command
 
     settings = load_settings()
     spec = build_spec(args)
@@ -76,7 +73,7 @@ def run(args) -> int:
     print(f"topic: {rec.topic}")
     print(f"nights: {len(plan.nights)} ({plan.nights[0]}..{plan.nights[-1]}), content: {plan.content}"
           + (f", limit: {plan.limit}" if plan.limit is not None else ""))
-    print(f"download with: {client_command(rec.topic)}")
+    print(f"download with: {client_command(rec.topic, plan.survey)}")
     if not args.wait:
         print(f"follow with: fink-transfer jobs log {rec.job_id} --follow")
         return 0

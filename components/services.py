@@ -252,10 +252,8 @@ def forget_topics_cache() -> None:
 
 def client_command(topic: str, survey: str, outdir: str | None = None) -> str:
     """The command a user runs to fetch the topic (official client and ours, same flags)."""
-    part = "classId" if survey == "elasticc" else "finkclass"
-    out = outdir or topic
-    return (f"fink_datatransfer -topic {topic} -outdir {out} -partitionby {part} "
-            f"-nconsumers 4 -maxtimeout 30 --verbose")
+    from kafka_io.topics import client_command as command
+    return command(topic, survey, outdir)
 
 
 # --------------------------------------------------------------------------------- downloads

@@ -33,3 +33,12 @@ def parse_topic_name(topic: str) -> dict | None:
     if not match:
         return None
     return {"survey": match["survey"], "date": match["date"], "n": int(match["n"])}
+
+
+def client_command(topic: str, survey: str, outdir: str | None = None) -> str:
+    """The download command shown to users: valid for our fink_datatransfer and the official one.
+
+    ELASTICC packets carry ``classId`` (no finkclass), so they are partitioned by it, as on the portal.
+    """
+    part = "classId" if survey.startswith("elasticc") else "finkclass"
+    return f"fink_datatransfer -topic {topic} -outdir {outdir or topic} -partitionby {part} --verbose"

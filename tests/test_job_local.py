@@ -151,3 +151,34 @@ def test_cancel_right_after_launch_is_cancelled(job_env):
     rec = cancel_job(job_env, rec.job_id, grace=20)
     assert rec.state == "cancelled", (rec.error, read_log(job_env, rec.job_id))
     assert load_job(job_env, rec.job_id).state == "cancelled"
+
+
+def test_elasticc_job_then_download_partitioned_by_classid(settings_env, tmp_path, monkeypatch):
+    """ELASTICC end to end: a class + condition job, then our consumer with the suggested command's
+    partitioning (classId), and every published alert is on disk in its classId folder."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from engine.archive.generator import build_archive
+    from engine.config import load_settings
+    from tests.job_helpers import cli
+
+    archive = tmp_path / "elasticc"
+    build_archive("elasticc", dt.date(2023, 11, 27), 2, 200, archive, seed=5, progress=False)
+    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ELASTICC", str(archive))
+    submitted = cli("submit", "--survey", "elasticc", "--start", "2023-11-27", "--stop", "2023-11-28",
+                    "--content", "full", "--class", "111: SN Ia", "--class", "212: RR Lyrae",
+                    "--condition", "diaSource.psFlux > 0", "--engine", "local", "--wait")
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    topic = next(ln.split(": ", 1)[1] for ln in submitted.stdout.splitlines() if ln.startswith("topic: "))
+    assert "-partitionby classId" in submitted.stdout
+    total = read_manifest(base_config(load_settings()), topic).total
+    assert total > 0
+    out = tmp_path / "download"
+    downloaded = cli("download", "-topic", topic, "-outdir", str(out), "-partitionby", "classId", "-nconsumers", "2")
+    assert downloaded.returncode == 0, downloaded.stderr
+    df = pd.read_parquet(out)
+    assert len(df) == total and df["alertId"].is_unique
+    assert {p.name for p in out.iterdir() if p.is_dir()} <= {"classId=111", "classId=212"}
+    assert (df["diaSource"].map(lambda s: s["psFlux"]) > 0).all()
