@@ -20,11 +20,12 @@ import pandas as pd
 
 from engine.query import JobSpec
 
-# Consumer throughput used for the download-time estimate: the multiprocessing consumer writing
-# Parquet on one machine (order of magnitude measured in docs/benchmarks.md; spark.md 3.1 shows
-# the broker itself does ~190 MB/s). Whichever limit is hit first decides.
+# Consumer throughput used for the download-time estimate: our multiprocessing consumer writing
+# Parquet on a 2-core machine with 2 processes, 10-12.7k lightcurve alerts/s (docs/benchmarks.md,
+# "Consumer"). The byte limit is not measured for full packets (the broker alone does ~190 MB/s,
+# spark.md 3.1); it only matters for cutouts/full content. Whichever limit is hit first decides.
 DOWNLOAD_BYTES_PER_S = 40e6
-DOWNLOAD_ALERTS_PER_S = 15_000
+DOWNLOAD_ALERTS_PER_S = 10_000
 DOWNLOAD_FIXED_S = 5.0  # consumer start-up + topic metadata + the end-of-topic wait
 
 
