@@ -164,13 +164,16 @@ def main() -> None:
     ap.add_argument("--official-batchsize", type=int, default=None,
                     help="-batchsize for finkctl (default: its own, 100)")
     ap.add_argument("--skip-official", action="store_true")
+    ap.add_argument("--no-relay", action="store_true",
+                    help="clients talk to Tansu directly (measures the group relay's cost; the official "
+                         "client cannot join its group then)")
     args = ap.parse_args()
 
     from engine.config import load_settings
     from kafka_io.broker import EmbeddedBroker
 
     work = Path(tempfile.mkdtemp(prefix="bench-consume-"))
-    broker = EmbeddedBroker(work / "broker", port=0)
+    broker = EmbeddedBroker(work / "broker", port=0, group_relay=not args.no_relay)
     broker.start()
     try:
         env = dict(os.environ, FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS=broker.bootstrap_servers,
