@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.fileio import write_json_atomic
 
 META_FILE = "_archive.json"
 _PART = re.compile(r"^(year|month|day)=(\d+)$")
@@ -67,10 +68,7 @@ def read_meta(archive_dir) -> dict:
 
 
 def write_meta(archive_dir, meta: dict) -> None:
-    path = Path(archive_dir) / META_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, indent=2, default=str))
-    tmp.replace(path)
+    write_json_atomic(Path(archive_dir) / META_FILE, meta, indent=2, sort_keys=False)
 
 
 def detect_survey(archive_dir) -> str:

@@ -7,7 +7,6 @@ process calls it again (the spec file may have been written by hand or by the ap
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -87,12 +86,6 @@ def _compile(conditions, survey: str):
     return tuple(spark), tuple(duck), tuple(post), cols
 
 
-def _schema_dict(schema) -> dict:
-    if isinstance(schema, (str, bytes)):
-        return json.loads(schema)
-    return dict(schema)
-
-
 def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> JobPlan:
     """Everything the job needs, or a UserError naming the first problem (one line)."""
     spec = as_job_spec(spec)
@@ -115,7 +108,7 @@ def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> Jo
                    content=content, limit=limit, topic=topic or spec.topic or "",
                    fink_classes=fink, tns_classes=tns, engine_conditions=spark_c,
                    engine_conditions_duckdb=duck_c, post_conditions=post_c, columns=columns,
-                   avro_schema=_schema_dict(output_avro_schema(survey, content)))
+                   avro_schema=output_avro_schema(survey, content))
 
 
 def make_context(settings, plan: JobPlan, job_dir: str = ""):

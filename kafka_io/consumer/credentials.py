@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from engine.errors import UserError
+from engine.fileio import write_text_atomic
 
 DEFAULT_MAXTIMEOUT = 10.0
 
@@ -52,9 +53,7 @@ def write_credentials(values: dict, survey: str | None = None, tmp: bool = False
         raise UserError(f"missing credential value(s): {', '.join(missing)}")
     path = credentials_path(survey, tmp)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = path.with_name(path.name + ".tmp")
-    tmp_path.write_text(yaml.safe_dump(data, sort_keys=True))
-    tmp_path.replace(path)
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=True))
     return path
 
 

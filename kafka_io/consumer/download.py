@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from engine.errors import BrokerUnavailable, UnknownTopic, UserError
+from engine.fileio import write_json_atomic
 from kafka_io.consumer import offsets as offsets_mod
 from kafka_io.consumer.credentials import resolve_connection
 from kafka_io.consumer.options import DownloadOptions
@@ -327,9 +328,7 @@ def _download(options, conn, topic, partitions, schema_json, timeout, stdout, st
     comp["elapsed_s"] = round(elapsed, 3)
     comp["bytes_this_run"] = shared["bytes_in"].value
     path = completeness_path(options.outdir, topic)
-    tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text(json.dumps(comp, indent=2, sort_keys=True))
-    tmp.replace(path)
+    write_json_atomic(path, comp, indent=2)
     for line in summary_lines(comp, elapsed, alerts_run, shared["bytes_in"].value):
         print(line, file=stdout)
     if comp.get("warning"):
