@@ -241,3 +241,21 @@ def classify_batch(batch: pa.RecordBatch, tns: TnsCatalog | None = None) -> pa.R
     arrays = [batch.column(i) for i in keep] + [fink, tnsc]
     fields = [batch.schema.field(i) for i in keep] + [pa.field("finkclass", pa.string()), pa.field("tnsclass", pa.string())]
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def selected_classes_mask(batch: pa.RecordBatch, fink_classes, tns_classes) -> pa.Array:
+    """Rows of a classified batch whose finkclass OR tnsclass is selected (never null).
+
+    The one class filter of the service: the job pipeline and the exact count both use it, with
+    the values of ``taxonomy.split_class_selection``.
+    """
+    mask = None
+    names = batch.schema.names
+    if fink_classes and "finkclass" in names:
+        mask = pc.is_in(batch.column("finkclass"), value_set=pa.array(list(fink_classes), pa.string()))
+    if tns_classes and "tnsclass" in names:
+        m = pc.is_in(batch.column("tnsclass"), value_set=pa.array(list(tns_classes), pa.string()))
+        mask = m if mask is None else pc.or_(mask, m)
+    if mask is None:
+        return pa.array([False] * batch.num_rows)
+    return pc.fill_null(mask, False)

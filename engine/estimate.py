@@ -105,14 +105,13 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
 
     Stops after ``timeout_s`` and extrapolates from the share of alerts scanned (labelled so).
     """
-    import duckdb
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     from engine.archive import reader
-    from engine.classification import classify_batch, load_tns_catalog
+    from engine.classification import classify_batch, load_tns_catalog, selected_classes_mask
     from engine.conditions import compile_conditions
     from engine.content import ZTF_CLASSIFICATION_INPUTS
+    from engine.job.pipeline import condition_mask
     from engine.schemas import unified_arrow_schema
     from engine.taxonomy import split_class_selection
 
@@ -126,11 +125,9 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
     selection = split_class_selection(list(spec.classes), spec.survey)
     needs_class = selection is not None or any(c.needs_classification for c in compiled)
     tns = load_tns_catalog(archive_dir) if (needs_class and spec.survey == "ztf") else None
-    where = " AND ".join(f"({c.duckdb_sql})" for c in compiled) or "TRUE"
+    duckdb_sql = [c.duckdb_sql for c in compiled]
 
     nights = [d for d in reader.list_nights(archive_dir) if spec.start <= d <= spec.stop]
-    con = duckdb.connect()
-    con.execute("SET threads TO 1")
     count = scanned = 0
     timed_out = False
     for batch in reader.read_arrow(archive_dir, nights, columns=columns, batch_size=20_000):
@@ -138,12 +135,10 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
         if needs_class:
             batch = classify_batch(batch, tns)
             if selection is not None:
-                fink, tns_values = selection
-                mask = pc.or_(pc.is_in(batch.column("finkclass"), pa.array(fink, pa.string())),
-                              pc.is_in(batch.column("tnsclass"), pa.array(tns_values, pa.string())))
-                batch = batch.filter(mask)
+                batch = batch.filter(selected_classes_mask(batch, *selection))
         if batch.num_rows:
-            count += con.from_arrow(batch).filter(where).aggregate("count(*)").fetchall()[0][0]
+            keep = condition_mask(batch, duckdb_sql)
+            count += batch.num_rows if keep is None else int(pc.sum(keep).as_py() or 0)
         if time.perf_counter() - t0 > timeout_s:
             timed_out = True
             break

@@ -66,21 +66,11 @@ def classify(batch, ctx: JobContext):
 
 def class_mask(batch, ctx: JobContext):
     """Boolean mask of rows in the selected classes (None = keep all)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    from engine.classification import selected_classes_mask
 
     if ctx.fink_classes is None:
         return None
-    mask = None
-    names = batch.schema.names
-    if ctx.fink_classes and "finkclass" in names:
-        mask = pc.is_in(batch.column("finkclass"), value_set=pa.array(list(ctx.fink_classes), pa.string()))
-    if ctx.tns_classes and "tnsclass" in names:
-        m = pc.is_in(batch.column("tnsclass"), value_set=pa.array(list(ctx.tns_classes), pa.string()))
-        mask = m if mask is None else pc.or_(mask, m)
-    if mask is None:
-        return pa.array([False] * batch.num_rows)
-    return pc.fill_null(mask, False)
+    return selected_classes_mask(batch, ctx.fink_classes, ctx.tns_classes)
 
 
 def condition_mask(batch, conditions_sql):
