@@ -85,7 +85,7 @@ def produce(settings, topic: str, n: int) -> float:
 
     from kafka_io.client_config import base_config, producer_config
     from kafka_io.manifest import Manifest, publish_manifest
-    from kafka_io.producer import PartitionWriter, create_transfer_topics, finalize, publish_schema
+    from kafka_io.producer import PartitionWriter, create_transfer_topics, merge_reports, publish_schema
 
     schema = lightcurve_schema()
     parsed = fastavro.parse_schema(schema)
@@ -103,7 +103,7 @@ def produce(settings, topic: str, n: int) -> float:
             chunk.append(buf.getvalue())
         size += sum(map(len, chunk))
         writer.send(chunk)
-    totals = finalize(pconf, topic, [writer.close()])
+    totals = merge_reports([writer.close()])
     publish_manifest(pconf, Manifest(topic=topic, status="done", partitions=totals, total=n))
     return size / n
 

@@ -35,7 +35,8 @@ class KafkaSettings:
     sasl_password: str = ""
     ssl_ca_location: str = ""
     partitions: int = 10
-    retention_days: int = 7
+    retention_days: float = 7
+    replication_factor: int = -1
     schema_copies: int = 1000
     timeout_s: float = 10.0
 
@@ -44,9 +45,14 @@ class KafkaSettings:
 class BrokerSettings:
     host: str = "127.0.0.1"
     port: int = 29092
-    storage_engine: str = "memory://tansu/"
-    binary: str = ""
-    group_relay: bool = True
+    controller_port: int = 29093
+    heap: str = "1g"
+    kafka_libs: str = ""
+    security: str = "none"
+    admin_user: str = "admin"
+    admin_password: str = ""
+    retention_check_ms: int = 300_000
+    properties: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,15 @@ from engine.config import Settings
 
 
 def base_config(settings: Settings) -> dict:
-    """Connection settings shared by producers, consumers and admin clients."""
+    """Connection settings shared by producers, consumers and admin clients.
+
+    With the embedded broker in ``security: scram`` mode and no credentials configured, the
+    service connects as the broker's admin user (the one that owns topics and ACLs).
+    """
     kafka = settings.kafka
+    if settings.embedded_broker and settings.broker.security == "scram" and not kafka.sasl_username:
+        from kafka_io.broker import EmbeddedBroker
+        return EmbeddedBroker.from_settings(settings).client_config()
     conf = {"bootstrap.servers": settings.bootstrap_servers}
     if kafka.security_protocol and kafka.security_protocol.upper() != "PLAINTEXT":
         conf["security.protocol"] = kafka.security_protocol
@@ -32,7 +39,8 @@ def producer_config(settings: Settings, **extra) -> dict:
         "batch.size": 1_000_000,
         "queue.buffering.max.kbytes": 1_048_576,
         "message.max.bytes": 10_000_000,
-        "enable.idempotence": True,
+        "enable.idempotence": True,   # with acks=all: retries after a broker restart never duplicate
+        "acks": "all",
     })
     conf.update(extra)
     return conf

@@ -5,11 +5,11 @@
 * ``<topic>_schema``: copies of one message whose **key** is the Avro schema JSON;
 * ``<topic>_manifest``: our completion manifest (kafka_io.manifest), one JSON message per state.
 
-Workers (Spark tasks or local processes) each own a :class:`PartitionWriter`. It holds back the
-last alert of every partition; the driver sends those at the very end with :func:`finalize`, one
-alert per partition in a final flush. Why: the embedded Tansu broker reports the high watermark
-as "base offset of the last record batch + 1", so a one-message last batch makes it exact and the
-official fink-client (which stops on watermarks) terminates with everything.
+Workers (Spark tasks or local processes) each own a :class:`PartitionWriter` and return a
+:class:`WorkerReport` (per-partition counts and last offsets, from delivery reports); the driver
+adds them up with :func:`merge_reports` for the completion manifest. The producer is idempotent
+with ``acks=all`` (``kafka_io.client_config``): a broker that restarts or loses a replica while a
+job publishes gets the unacknowledged batches again and keeps each alert exactly once.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ DAY_MS = 86_400_000
 
 
 def create_transfer_topics(admin_conf: dict, topic: str, partitions: int = 10,
-                           retention_days: float = 7, timeout: float = 10.0) -> None:
-    """Create the data, schema and manifest topics (already existing ones are kept)."""
+                           retention_days: float = 7, timeout: float = 10.0, replication_factor: int = -1) -> None:
+    """Create the data, schema and manifest topics (already existing ones are kept).
+
+    All three get ``retention.ms`` = ``retention_days``: Kafka deletes them together.
+    ``replication_factor`` -1 takes the cluster's ``default.replication.factor``.
+    """
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -34,9 +38,10 @@ def create_transfer_topics(admin_conf: dict, topic: str, partitions: int = 10,
 
     retention = {"retention.ms": str(int(retention_days * DAY_MS))}
     admin = AdminClient(admin_conf)
-    new = [NewTopic(topic, partitions, 1, config=retention),
-           NewTopic(schema_topic(topic), 1, 1, config=retention),
-           NewTopic(manifest_topic(topic), 1, 1, config=retention)]
+    rf = int(replication_factor)
+    new = [NewTopic(topic, partitions, rf, config=retention),
+           NewTopic(schema_topic(topic), 1, rf, config=retention),
+           NewTopic(manifest_topic(topic), 1, rf, config=retention)]
     try:
         futures = admin.create_topics(new, request_timeout=timeout)
     except KafkaException as exc:
@@ -97,17 +102,16 @@ def publish_schema(producer_conf: dict, topic: str, schema_json: str, copies: in
 
 @dataclass
 class WorkerReport:
-    """What one worker sent: counts and last offsets per partition, plus its held-back alerts."""
+    """What one worker sent: delivered counts and last offsets per partition, bytes."""
     counts: dict[int, int] = field(default_factory=dict)
     last_offsets: dict[int, int] = field(default_factory=dict)
-    held: dict[int, bytes] = field(default_factory=dict)
     bytes_sent: int = 0
 
     def to_rows(self) -> list[dict]:
         """Flat rows (one per partition) so Spark tasks can return reports as Arrow batches."""
-        parts = sorted(set(self.counts) | set(self.held))
+        parts = sorted(self.counts)
         return [{"partition": p, "count": self.counts.get(p, 0), "last_offset": self.last_offsets.get(p, -1),
-                 "held": self.held.get(p), "bytes_sent": self.bytes_sent if i == 0 else 0}
+                 "bytes_sent": self.bytes_sent if i == 0 else 0}
                 for i, p in enumerate(parts)]
 
     @classmethod
@@ -117,8 +121,6 @@ class WorkerReport:
             p = int(r["partition"])
             rep.counts[p] = rep.counts.get(p, 0) + int(r["count"])
             rep.last_offsets[p] = max(rep.last_offsets.get(p, -1), int(r["last_offset"]))
-            if r.get("held") is not None:
-                rep.held[p] = bytes(r["held"])
             rep.bytes_sent += int(r.get("bytes_sent") or 0)
         return rep
 
@@ -139,7 +141,6 @@ class PartitionWriter:
         self._key = topic.encode()
         self._rng = random.Random(seed)
         self._producer = Producer(producer_conf)
-        self._held: dict[int, bytes] = {}
         self._report = WorkerReport()
         self._errors: list = []
 
@@ -167,13 +168,8 @@ class PartitionWriter:
         """Queue alerts for delivery; returns how many were taken."""
         n = 0
         rand = self._rng.randrange
-        held = self._held
         for value in values:
-            p = rand(self.partitions)
-            previous = held.get(p)
-            held[p] = value
-            if previous is not None:
-                self._produce(p, previous)
+            self._produce(rand(self.partitions), value)
             n += 1
         self._producer.poll(0)
         if self._errors:
@@ -181,52 +177,21 @@ class PartitionWriter:
         return n
 
     def close(self) -> WorkerReport:
-        """Flush everything but the held-back alerts and report."""
+        """Flush everything and report; raise if any alert was not acknowledged."""
         remaining = self._producer.flush(self.flush_timeout)
         if remaining or self._errors:
             raise BrokerUnavailable(
                 f"{remaining or len(self._errors)} alerts of {self.topic} were not delivered: "
                 f"{self._errors[0].str() if self._errors else 'flush timed out'}")
-        self._report.held = dict(self._held)
         return self._report
 
 
-def finalize(producer_conf: dict, topic: str, reports: Iterable[WorkerReport],
-             timeout: float = 120.0) -> dict[int, dict]:
-    """Send every worker's held-back alerts, one-alert final batches last; return per-partition totals.
-
-    Returns ``{partition: {"count": n, "last_offset": o}}`` for every partition that has alerts.
-    """
-    from confluent_kafka import Producer
-
+def merge_reports(reports: Iterable[WorkerReport]) -> dict[int, dict]:
+    """Per-partition totals of every worker: ``{partition: {"count": n, "last_offset": o}}``."""
     totals: dict[int, dict] = {}
-    pending: dict[int, list[bytes]] = {}
     for rep in reports:
         for p, n in rep.counts.items():
             t = totals.setdefault(p, {"count": 0, "last_offset": -1})
             t["count"] += n
             t["last_offset"] = max(t["last_offset"], rep.last_offsets.get(p, -1))
-        for p, value in rep.held.items():
-            pending.setdefault(p, []).append(value)
-
-    producer = Producer(producer_conf)
-    errors: list = []
-
-    def on_delivery(err, msg):
-        if err is not None:
-            errors.append(err)
-            return
-        t = totals.setdefault(msg.partition(), {"count": 0, "last_offset": -1})
-        t["count"] += 1
-        t["last_offset"] = max(t["last_offset"], msg.offset())
-
-    key = topic.encode()
-    for last_round in (False, True):
-        for p, values in pending.items():
-            batch = values[-1:] if last_round else values[:-1]
-            for value in batch:
-                producer.produce(topic, value=value, key=key, partition=p, on_delivery=on_delivery)
-        if producer.flush(timeout) or errors:
-            raise BrokerUnavailable(f"final alerts of {topic} were not delivered: "
-                                    f"{errors[0].str() if errors else 'flush timed out'}")
     return dict(sorted(totals.items()))

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real embedded Tansu broker per test session, isolated settings per test.
+"""Shared fixtures: a real embedded Apache Kafka broker per test session, isolated settings per test.
 
 Tests talk to the real broker, never to a mock.
 """
@@ -20,13 +20,36 @@ REFERENCE = ROOT.parent / "shared" / "reference"
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory):
-    """A real Tansu broker on a free loopback port, for the whole test session."""
+    """A real Apache Kafka broker (KRaft, data on disk) on free loopback ports, for the whole session."""
     from kafka_io.broker import EmbeddedBroker
 
-    b = EmbeddedBroker(tmp_path_factory.mktemp("broker"), port=0)
+    b = EmbeddedBroker(tmp_path_factory.mktemp("broker"), port=0, heap="768m")
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture
+def private_broker(tmp_path):
+    """A broker of the test's own (fault tests kill and restart it), stopped at the end."""
+    from kafka_io.broker import EmbeddedBroker
+
+    b = EmbeddedBroker(tmp_path / "private-broker", port=0, heap="512m")
+    b.start()
+    yield b
+    b.stop(timeout=10)
+
+
+@pytest.fixture
+def private_env(tmp_path, private_broker, monkeypatch):
+    """Like ``settings_env``, but on the test's own broker."""
+    monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS", private_broker.bootstrap_servers)
+    monkeypatch.setenv("FINK_TRANSFER_KAFKA__SCHEMA_COPIES", "10")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.finkclient: the configuration is used
+    monkeypatch.delenv("FINK_TRANSFER_CONFIG", raising=False)
+    from engine.config import load_settings
+    return load_settings()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import fastavro
 from conftest import REFERENCE
 from kafka_io.client_config import base_config, producer_config
 from kafka_io.manifest import Manifest, publish_manifest
-from kafka_io.producer import PartitionWriter, create_transfer_topics, finalize, publish_schema
+from kafka_io.producer import PartitionWriter, create_transfer_topics, merge_reports, publish_schema
 
 SAMPLE = REFERENCE / "samples" / "fink_datatransfer_2026" / "part-3-305711.avro"
 CLASSES = ["SN candidate", "Early SN Ia candidate", "Solar System MPC", "Unknown", "Kilonova candidate"]
@@ -56,7 +56,7 @@ def make_values(n: int, first_candid: int = 10_000_000, seed: int = 0) -> tuple[
 
 def publish(settings, topic: str, values: list[bytes], schema: dict | None, manifest: str | None = "done",
             workers: int = 2, create: bool = True) -> dict:
-    """Publish like a job: topics, schema, alerts from ``workers`` writers, finalize, manifest."""
+    """Publish like a job: topics, schema, alerts from ``workers`` writers, manifest."""
     admin, pconf = base_config(settings), producer_config(settings)
     if create:
         create_transfer_topics(admin, topic)
@@ -68,7 +68,7 @@ def publish(settings, topic: str, values: list[bytes], schema: dict | None, mani
         writer = PartitionWriter(pconf, topic, seed=w)
         writer.send(values[w * chunk:(w + 1) * chunk])
         reports.append(writer.close())
-    totals = finalize(pconf, topic, reports)
+    totals = merge_reports(reports)
     if manifest is not None:
         publish_manifest(pconf, Manifest(topic=topic, status=manifest,
                                          partitions=totals if manifest != "running" else {},

@@ -21,7 +21,7 @@ from conftest import ROOT
 from consumer_helpers import make_values, publish
 from kafka_io.client_config import base_config, producer_config
 from kafka_io.manifest import Manifest, publish_manifest
-from kafka_io.producer import PartitionWriter, create_transfer_topics, finalize
+from kafka_io.producer import PartitionWriter, create_transfer_topics
 
 
 @pytest.fixture
@@ -212,7 +212,7 @@ def test_errors_are_one_line_exit_2(env, topic_name, tmp_path, monkeypatch):
     create_transfer_topics(admin, topic_name)
     w = PartitionWriter(pconf, topic_name, seed=1)
     w.send(make_values(20)[1])
-    finalize(pconf, topic_name, [w.close()])
+    w.close()
     assert "no schema found" in _one_line_error(download("-topic", topic_name, "-outdir", out,
                                                          "-maxtimeout", "2"))
     # Broker down.

@@ -156,27 +156,22 @@ class BatchPublisher:
         self._unreported = 0
 
     def close(self):
-        """Flush and return the WorkerReport (held-back alerts included, for finalize())."""
+        """Flush and return the WorkerReport (for the manifest's per-partition totals)."""
         report = self.writer.close()
         self._report_progress()
         return report
 
 
-REPORT_SPARK_SCHEMA = "worker long, partition int, count long, last_offset long, held binary, bytes_sent long"
+REPORT_SPARK_SCHEMA = "partition int, count long, last_offset long, bytes_sent long"
 
 
-def report_batch(report, worker: int):
-    """A WorkerReport as an Arrow batch matching REPORT_SPARK_SCHEMA (what a Spark task yields).
-
-    ``worker`` tells the driver which rows belong together: held-back alerts are per worker.
-    """
+def report_batch(report):
+    """A WorkerReport as an Arrow batch matching REPORT_SPARK_SCHEMA (what a Spark task yields)."""
     import pyarrow as pa
 
-    schema = pa.schema([("worker", pa.int64()), ("partition", pa.int32()), ("count", pa.int64()),
-                        ("last_offset", pa.int64()), ("held", pa.binary()), ("bytes_sent", pa.int64())])
+    schema = pa.schema([("partition", pa.int32()), ("count", pa.int64()),
+                        ("last_offset", pa.int64()), ("bytes_sent", pa.int64())])
     rows = report.to_rows()
     if not rows and report.bytes_sent:
-        rows = [{"partition": 0, "count": 0, "last_offset": -1, "held": None, "bytes_sent": report.bytes_sent}]
-    for row in rows:
-        row["worker"] = worker
+        rows = [{"partition": 0, "count": 0, "last_offset": -1, "bytes_sent": report.bytes_sent}]
     return pa.RecordBatch.from_pylist(rows, schema=schema)

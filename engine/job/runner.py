@@ -3,7 +3,7 @@
 Sequence (log lines mimic the real Fink job's ``-Livy-`` lines):
 validate the spec -> check the broker -> prepare the engine (Spark analyses the filters here, so a
 bad field fails before anything is published) -> create the topics, publish the schema and a
-``running`` manifest -> publish the data -> ``finalize`` -> ``done`` manifest with per-partition
+``running`` manifest -> publish the data -> ``done`` manifest with per-partition
 totals. Any failure after publishing started ends with a ``failed`` manifest, and the status says
 how many alerts went out; SIGTERM (``cancel_job``) ends with a ``cancelled`` manifest.
 """
@@ -81,7 +81,7 @@ def run_job(settings, job_id: str) -> int:
     from kafka_io.broker import ensure_broker
     from kafka_io.client_config import base_config, producer_config
     from kafka_io.manifest import Manifest, publish_manifest
-    from kafka_io.producer import create_transfer_topics, finalize, publish_schema
+    from kafka_io.producer import create_transfer_topics, merge_reports, publish_schema
 
     rec = load_job(settings, job_id)
     if rec.state != "queued":
@@ -111,16 +111,17 @@ def run_job(settings, job_id: str) -> int:
         runner.prepare()
         log("Schema OK...")
         create_transfer_topics(base_config(settings), plan.topic, partitions=settings.kafka.partitions,
-                               retention_days=settings.kafka.retention_days)
+                               retention_days=settings.kafka.retention_days,
+                               replication_factor=settings.kafka.replication_factor)
         log("Sending the schema to Kafka...")
         publish_schema(producer_config(settings), plan.topic, ctx.schema_json, copies=settings.kafka.schema_copies)
         publishing = True
         publish_manifest(producer_config(settings), Manifest(topic=plan.topic, status="running", spec=spec))
         log(f"Starting to send data to topic {plan.topic}")
         reports = runner.run()
-        totals = finalize(producer_config(settings), plan.topic, reports)
+        totals = merge_reports(reports)
         published = sum(t["count"] for t in totals.values())
-        nbytes = sum(r.bytes_sent for r in reports) + sum(len(v) for r in reports for v in r.held.values())
+        nbytes = sum(r.bytes_sent for r in reports)
         publish_manifest(producer_config(settings), Manifest(
             topic=plan.topic, status="done", partitions=totals, total=published, spec=spec,
             message=f"{published} alerts", finished_at=time.time()))

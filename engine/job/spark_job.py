@@ -3,7 +3,7 @@
 pyspark 4.3 from PyPI has neither ``to_avro`` nor the Kafka connector (research spark.md 0), so
 each task encodes and publishes from Python: ``mapInArrow`` hands it Arrow batches, it runs the
 shared :func:`engine.job.pipeline.process_batch` and a ``PartitionWriter``, and yields its
-``WorkerReport`` as rows; the driver collects them and calls ``finalize``.
+``WorkerReport`` as rows; the driver collects and adds them up for the manifest.
 
 Safety (spark.md 2.1, 6): ``runSQLOnFiles=false`` (no ``text.`/path` `` reads), ANSI off (a
 ``x/0`` must not abort a job half-way through publishing; Fink ran Spark 3 with ANSI off), the
@@ -162,17 +162,11 @@ class SparkJob:
                 publisher.publish(batch)
                 if publisher.full:
                     break
-            report = publisher.close()
-            worker = random.SystemRandom().randrange(1 << 62)
-            yield report_batch(report, worker)
+            yield report_batch(publisher.close())
 
         rows = self.df.mapInArrow(publish_partition, REPORT_SPARK_SCHEMA).collect()
-        by_worker: dict[int, list[dict]] = {}
-        for row in rows:
-            by_worker.setdefault(row["worker"], []).append(row.asDict())
-        reports = [WorkerReport.from_rows(r) for r in by_worker.values()]
-        self.log(f"{len(reports)} Spark task(s) finished")
-        return reports
+        self.log(f"Spark tasks finished ({len(rows)} per-partition reports)")
+        return [WorkerReport.from_rows(row.asDict() for row in rows)]
 
     def close(self) -> None:
         if self.spark is not None:

@@ -5,7 +5,8 @@ Files (fink-client, see research fink.md section 5):
   maxtimeout`` (``--tmp``: ``/tmp/credentials.yml``);
 * v10+: ``~/.finkclient/<survey>_credentials.yml`` with ``survey, username, groupid, servers,
   maxtimeout``.
-Only ``servers``, the group id and ``maxtimeout`` matter for a download. Without a file we use
+``servers``, the group id and ``maxtimeout`` matter for a download, and ``username`` with
+``password`` (7.x file) authenticate with SASL SCRAM-SHA-512 as the official client does. Without a file we use
 ``engine.config.load_settings()`` (bootstrap servers incl. SASL/TLS) and a group id derived from
 the output folder, so each folder resumes on its own and a fresh folder downloads everything.
 """
@@ -105,7 +106,13 @@ def resolve_connection(options, settings=None) -> Connection:
             raise UserError(f"credentials {path} need 'servers' and 'groupid' (or 'group_id'): "
                             f"run fink_client_register again")
         servers = ",".join(servers) if isinstance(servers, list) else str(servers)
-        if servers == settings.bootstrap_servers:
+        if creds.get("username") and creds.get("password"):
+            # The user's own identity, as the official client does (SASL SCRAM-SHA-512).
+            conf = {"bootstrap.servers": servers, "group.id": str(group), "auto.offset.reset": "earliest",
+                    "enable.auto.commit": False, "enable.auto.offset.store": False,
+                    "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512",
+                    "sasl.username": str(creds["username"]), "sasl.password": str(creds["password"])}
+        elif servers == settings.bootstrap_servers:
             conf = consumer_config(settings, str(group))  # same cluster: keep its SASL/TLS settings
         else:
             conf = {"bootstrap.servers": servers, "group.id": str(group), "auto.offset.reset": "earliest",

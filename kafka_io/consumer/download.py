@@ -29,6 +29,7 @@ from kafka_io.consumer.status import StatusWriter
 from kafka_io.consumer.worker import UNKNOWN, run_worker
 
 MANIFEST_REFRESH_S = 2.0
+PROBE_EVERY_S = 5.0
 MARKER = ".fink_transfer_topic"
 
 
@@ -37,16 +38,24 @@ def completeness_path(outdir: str | os.PathLike, topic: str) -> Path:
 
 
 def _check_topic(conf: dict, topic: str, timeout: float) -> list[int]:
-    from confluent_kafka import Consumer, KafkaException
+    from confluent_kafka import Consumer, KafkaError, KafkaException
+
+    from kafka_io.broker import auth_failed
 
     consumer = Consumer({**conf, "socket.connection.setup.timeout.ms": int(timeout * 1000)})
     try:
         try:
             md = consumer.list_topics(topic=topic, timeout=timeout)
         except KafkaException as exc:
+            if auth_failed(exc.args[0] if exc.args else None):
+                raise BrokerUnavailable(f"Kafka at {conf['bootstrap.servers']} refused the credentials of "
+                                        f"{conf.get('sasl.username')!r}: check the user name and password") from exc
             raise BrokerUnavailable(f"Kafka broker at {conf['bootstrap.servers']} is not reachable "
                                     f"(check the servers in your credentials or configuration)") from exc
         meta = md.topics.get(topic)
+        if meta is not None and meta.error is not None and meta.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            raise UserError(f"user {conf.get('sasl.username') or 'ANONYMOUS'!r} is not authorized to read topic "
+                            f"{topic}: ask its owner to share it")
         if meta is None or meta.error is not None or not meta.partitions:
             raise UnknownTopic(f"topic {topic} does not exist on {conf['bootstrap.servers']}: the name is wrong, "
                                f"it expired, or the job has not published it yet")
@@ -82,9 +91,12 @@ def read_schema(conf: dict, topic: str, timeout: float) -> str | None:
 def _watermarks(conf: dict, topic: str, partitions: list[int], timeout: float) -> dict[int, tuple[int, int]]:
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+    from kafka_io.retry import call_retrying
+
     consumer = Consumer(conf)
     try:
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout, cached=False)
+        return {p: call_retrying(lambda left, p=p: consumer.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=left, cached=False), timeout)
                 for p in partitions}
     except KafkaException as exc:
         raise BrokerUnavailable(f"cannot read the offsets of {topic}: {exc.args[0].str()}") from exc
@@ -153,6 +165,40 @@ def _completeness(options, topic, partitions, targets, final, next_offsets, stat
             "source": "manifest" if manifest is not None else "broker end offsets",
             "job_status": manifest.status if manifest is not None else None,
             "partitions": rows, "written_at": time.time()}
+
+
+class StallWatch:
+    """Gives up on a broker that stays away, never on one that is merely quiet.
+
+    No progress (alerts written or bytes read) for a while is normal when a job still runs;
+    so only then the broker is probed, and the download gives up once probes have failed for
+    ``timeout`` seconds in a row. librdkafka reconnects by itself when the broker returns.
+    """
+
+    def __init__(self, conf: dict, timeout: float):
+        self.conf = {k: v for k, v in conf.items() if not k.startswith(("group.", "enable.", "auto."))}
+        self.conf["log_level"] = 0
+        self.timeout = timeout
+        self.last_progress = None
+        self.last_seen = time.monotonic()
+        self.last_probe = 0.0
+        self.broker_up = True
+
+    def given_up(self, progress: int) -> bool:
+        now = time.monotonic()
+        if progress != self.last_progress:
+            self.last_progress, self.last_seen, self.broker_up = progress, now, True
+            return False
+        if now - self.last_probe < min(PROBE_EVERY_S, self.timeout / 3):
+            return not self.broker_up and now - self.last_seen > self.timeout
+        self.last_probe = now
+        from kafka_io.broker import check_bootstrap
+        try:
+            check_bootstrap(self.conf["bootstrap.servers"], self.conf, timeout=min(3.0, self.timeout / 3))
+            self.broker_up, self.last_seen = True, now
+        except UserError:
+            self.broker_up = False
+        return not self.broker_up and now - self.last_seen > self.timeout
 
 
 def run_download(options: DownloadOptions, settings=None, stdout=None) -> dict:
@@ -270,14 +316,26 @@ def _download(options, conn, topic, partitions, schema_json, timeout, stdout, st
             proc.start()
             procs.append(proc)
         last_refresh = time.monotonic()
+        stall = StallWatch(conn.conf, options.stall_timeout)
         while any(p.is_alive() for p in procs):
             time.sleep(0.2)
             alerts = sum(written_arr[p] for p in partitions)
             rate, mbs = progress.update(alerts, shared["bytes_in"].value)
-            if not final and time.monotonic() - last_refresh > MANIFEST_REFRESH_S and not shared["stop"].is_set():
+            if stall.given_up(alerts + shared["bytes_in"].value):
+                shared["stop"].set()
+                shared["errors"].put(
+                    f"Kafka broker at {conn.conf['bootstrap.servers']} has not answered for "
+                    f"{options.stall_timeout:.0f} s; {alerts} alerts of this run are safe in {options.outdir}: "
+                    f"run the same command again to resume")
+                break
+            if (not final and time.monotonic() - last_refresh > MANIFEST_REFRESH_S and not shared["stop"].is_set()
+                    and stall.broker_up):
                 last_refresh = time.monotonic()
-                manifest = read_manifest(conn.conf, topic, timeout=timeout) or manifest
-                marks = _watermarks(conn.conf, topic, partitions, timeout)
+                try:
+                    manifest = read_manifest(conn.conf, topic, timeout=timeout) or manifest
+                    marks = _watermarks(conn.conf, topic, partitions, timeout)
+                except UserError:  # the broker went away: the stall watch decides when to give up
+                    continue
                 new_targets, now_final = _targets(manifest, partitions, marks)
                 for p in partitions:
                     targets_arr[p] = new_targets[p] if now_final else max(targets_arr[p], new_targets[p])

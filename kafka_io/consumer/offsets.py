@@ -94,8 +94,11 @@ def committed_offsets(consumer, topic: str, partitions: list[int], timeout: floa
 
     from engine.errors import BrokerUnavailable
 
+    from kafka_io.retry import call_retrying
+
     try:
-        tps = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
+        tps = call_retrying(lambda left: consumer.committed([TopicPartition(topic, p) for p in partitions],
+                                                            timeout=left), timeout)
     except KafkaException as exc:
         raise BrokerUnavailable(f"cannot read committed offsets of {topic}: {exc.args[0].str()}") from exc
     return {tp.partition: tp.offset for tp in tps if tp.offset >= 0}

@@ -16,6 +16,7 @@ from engine.errors import UserError
 PARTITIONINGS = ("time", "finkclass", "tnsclass", "classId")
 FORMATS = ("parquet", "avro")
 DEFAULT_BATCHSIZE = 5000
+DEFAULT_STALL_TIMEOUT = 60.0  # seconds without an answer from the broker before a download gives up
 
 
 @dataclass
@@ -34,6 +35,7 @@ class DownloadOptions:
     dump_schemas: bool = False
     outformat: str = "parquet"
     status_file: str | None = None
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "DownloadOptions":
@@ -52,6 +54,8 @@ class DownloadOptions:
             raise UserError("-limit must be positive")
         if self.maxtimeout is not None and self.maxtimeout <= 0:
             raise UserError("-maxtimeout must be positive")
+        if self.stall_timeout <= 0:
+            raise UserError("-stall_timeout must be positive")
         return self
 
     def processes(self, partitions: int) -> int:
@@ -65,7 +69,8 @@ class DownloadOptions:
                 "-batchsize", str(self.batchsize), "-number_partitions", str(self.number_partitions),
                 "-outformat", self.outformat]
         for flag, value in (("-partitionby", self.partitionby), ("-limit", self.limit),
-                            ("-maxtimeout", self.maxtimeout), ("-survey", self.survey)):
+                            ("-maxtimeout", self.maxtimeout), ("-survey", self.survey),
+                            ("-stall_timeout", self.stall_timeout)):
             if value is not None:
                 argv += [flag, str(value)]
         for flag, on in (("--restart_from_beginning", self.restart_from_beginning),
@@ -90,6 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-limit", type=int, default=None, help="download at most this many alerts")
     parser.add_argument("-maxtimeout", type=float, default=None,
                         help="seconds to wait for the broker (default: from credentials, else 10)")
+    parser.add_argument("-stall_timeout", type=float, default=DEFAULT_STALL_TIMEOUT,
+                        help=f"give up (exit 2, files kept, resumable) when the broker has not answered for this "
+                             f"many seconds (default {DEFAULT_STALL_TIMEOUT:.0f})")
     parser.add_argument("-number_partitions", type=int, default=10,
                         help="accepted for compatibility; partitions are read from the broker")
     parser.add_argument("-survey", default=None, help="ztf, lsst or elasticc (selects <survey>_credentials.yml)")
@@ -109,4 +117,5 @@ def from_args(args: argparse.Namespace) -> DownloadOptions:
         number_partitions=args.number_partitions, survey=args.survey,
         restart_from_beginning=args.restart_from_beginning, verbose=args.verbose,
         dump_schemas=args.dump_schemas, outformat=args.outformat, status_file=args.status_file,
+        stall_timeout=args.stall_timeout,
     ).validate()

@@ -52,7 +52,7 @@ def run_worker(worker_id: int, topic: str, partitions: list[int], starts: dict[i
 
 def _consume(topic, partitions, starts, conf, schema_json, outdir, outformat, partitionby, batchsize,
              limit, shared, parent_pid) -> None:
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
     from kafka_io.consumer.decode import Decoder
     from kafka_io.consumer.writer import BatchWriter
@@ -87,10 +87,29 @@ def _consume(topic, partitions, starts, conf, schema_json, outdir, outformat, pa
                 return
         first, last = buf[0][0], buf[-1][0]
         writer.write(p, first, last, [v for _, v in buf])
-        consumer.commit(offsets=[TopicPartition(topic, p, last + 1)], asynchronous=False)
+        commit(p, last + 1)
         next_offsets[p] = last + 1
         written[p] += len(buf)
         buffers[p] = []
+
+    uncommitted: dict[int, int] = {}
+
+    def commit(p: int | None = None, offset: int | None = None) -> None:
+        """Commit after the file is on disk; a broker that is away only delays the commit.
+
+        The file names on disk are the resume point whenever a commit is lost, so a failed
+        commit is kept and retried with the next one instead of stopping the download.
+        """
+        if p is not None:
+            uncommitted[p] = offset
+        if not uncommitted:
+            return
+        try:
+            consumer.commit(offsets=[TopicPartition(topic, q, o) for q, o in uncommitted.items()],
+                            asynchronous=False)
+            uncommitted.clear()
+        except KafkaException:
+            pass
 
     fetch = max(1, min(batchsize, 2000))
     try:
@@ -112,6 +131,10 @@ def _consume(topic, partitions, starts, conf, schema_json, outdir, outformat, pa
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         continue
+                    if err.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED):
+                        from engine.errors import UserError
+                        raise UserError(f"not authorized to read {topic} with group {conf.get('group.id')}: "
+                                        f"ask the topic's owner to share it")
                     if err.fatal() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
                         raise RuntimeError(f"Kafka error on {topic}: {err.str()}")
                     continue
@@ -158,5 +181,6 @@ def _consume(topic, partitions, starts, conf, schema_json, outdir, outformat, pa
             for p in partitions:
                 if buffers[p] and (limit is None or claimed.value < limit):
                     flush(p)
+            commit()
     finally:
         consumer.close()
