@@ -35,7 +35,8 @@ def upsert_user(admin_conf: dict, user: str, password: str, timeout: float = 10.
     if not user or not password:
         raise UserError("a Kafka user needs a name and a password")
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
-    _wait(_admin(admin_conf).alter_user_scram_credentials(
+    client = _admin(admin_conf)  # must outlive its futures
+    _wait(client.alter_user_scram_credentials(
         [UserScramCredentialUpsertion(user, info, password.encode())], request_timeout=timeout),
         f"store the credentials of {user}", timeout)
 
@@ -43,7 +44,8 @@ def upsert_user(admin_conf: dict, user: str, password: str, timeout: float = 10.
 def delete_user(admin_conf: dict, user: str, timeout: float = 10.0) -> None:
     from confluent_kafka.admin import ScramMechanism, UserScramCredentialDeletion
 
-    _wait(_admin(admin_conf).alter_user_scram_credentials(
+    client = _admin(admin_conf)
+    _wait(client.alter_user_scram_credentials(
         [UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)], request_timeout=timeout),
         f"delete the credentials of {user}", timeout)
 
@@ -72,7 +74,8 @@ def grant_read(admin_conf: dict, user: str, topic: str, group: str | None = None
     """Let ``user`` consume ``topic`` (and its schema/manifest topics), with consumer group ``group``."""
     from confluent_kafka.admin import AclOperation
 
-    _wait(_admin(admin_conf).create_acls(_bindings(user, topic, [AclOperation.READ, AclOperation.DESCRIBE], group),
+    client = _admin(admin_conf)
+    _wait(client.create_acls(_bindings(user, topic, [AclOperation.READ, AclOperation.DESCRIBE], group),
                                          request_timeout=timeout), f"grant {user} read access to {topic}", timeout)
 
 
@@ -81,7 +84,8 @@ def grant_write(admin_conf: dict, user: str, topic: str, timeout: float = 10.0) 
     from confluent_kafka.admin import AclOperation
 
     ops = [AclOperation.WRITE, AclOperation.CREATE, AclOperation.DESCRIBE]
-    _wait(_admin(admin_conf).create_acls(_bindings(user, topic, ops, None), request_timeout=timeout),
+    client = _admin(admin_conf)
+    _wait(client.create_acls(_bindings(user, topic, ops, None), request_timeout=timeout),
           f"grant {user} write access to {topic}", timeout)
 
 
@@ -92,7 +96,8 @@ def revoke(admin_conf: dict, user: str, topic: str, timeout: float = 10.0) -> No
 
     filters = [AclBindingFilter(ResourceType.TOPIC, name, ResourcePatternType.LITERAL, f"User:{user}", None,
                                 AclOperation.ANY, AclPermissionType.ANY) for name in transfer_topics(topic)]
-    _wait(_admin(admin_conf).delete_acls(filters, request_timeout=timeout), f"revoke {user} on {topic}", timeout)
+    client = _admin(admin_conf)
+    _wait(client.delete_acls(filters, request_timeout=timeout), f"revoke {user} on {topic}", timeout)
 
 
 def readers(admin_conf: dict, topic: str, timeout: float = 10.0) -> set[str]:
@@ -104,7 +109,8 @@ def readers(admin_conf: dict, topic: str, timeout: float = 10.0) -> set[str]:
                            AclOperation.READ, AclPermissionType.ALLOW)
     from confluent_kafka import KafkaException
     try:
-        found = _admin(admin_conf).describe_acls(flt, request_timeout=timeout).result(timeout=timeout)
+        client = _admin(admin_conf)
+        found = client.describe_acls(flt, request_timeout=timeout).result(timeout=timeout)
     except KafkaException as exc:
         raise UserError(f"could not list the ACLs of {topic}: {exc.args[0].str()}") from exc
     return {b.principal.removeprefix("User:") for b in found}

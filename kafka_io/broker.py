@@ -68,10 +68,14 @@ def check_bootstrap(bootstrap_servers: str, extra_conf: dict | None = None, time
     conf = {"socket.connection.setup.timeout.ms": int(timeout * 1000), "log_level": 0}
     conf.update(extra_conf or {})
     conf["bootstrap.servers"] = bootstrap_servers
+    seen: list = []
+    conf["error_cb"] = seen.append  # authentication failures arrive here, the call only times out
+    client = AdminClient(conf)
     try:
-        AdminClient(conf).list_topics(timeout=timeout)
+        client.list_topics(timeout=timeout)
     except KafkaException as exc:
-        if auth_failed(exc.args[0] if exc.args else None):
+        client.poll(0.2)  # serves error_cb
+        if auth_failed(exc.args[0] if exc.args else None) or any(auth_failed(e) for e in seen):
             raise BrokerUnavailable(f"Kafka at {bootstrap_servers} refused the credentials: "
                                     f"check the user name and password") from exc
         raise BrokerUnavailable(

@@ -74,3 +74,22 @@ def publish(settings, topic: str, values: list[bytes], schema: dict | None, mani
                                          partitions=totals if manifest != "running" else {},
                                          total=sum(t["count"] for t in totals.values())))
     return totals
+
+
+def topic_totals(settings, topic: str) -> dict[int, dict]:
+    """Per-partition message counts read from the broker's watermarks."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from kafka_io.retry import call_retrying
+
+    c = Consumer({**base_config(settings), "group.id": "w-" + topic})
+    try:
+        out = {}
+        for p in sorted(c.list_topics(topic, timeout=10).topics[topic].partitions):
+            low, high = call_retrying(lambda left, p=p: c.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=left, cached=False), 30)
+            if high > low:
+                out[p] = {"count": high - low, "last_offset": high - 1}
+        return out
+    finally:
+        c.close()

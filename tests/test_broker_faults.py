@@ -24,9 +24,8 @@ from kafka_io.client_config import base_config, consumer_config, producer_config
 from kafka_io.consumer.credentials import default_group_id
 from kafka_io.manifest import Manifest, publish_manifest, read_manifest
 from kafka_io.producer import PartitionWriter, create_transfer_topics, merge_reports
-from kafka_io.retry import call_retrying
 from tests.conftest import ROOT
-from tests.consumer_helpers import make_values, publish
+from tests.consumer_helpers import make_values, publish, topic_totals
 from tests.job_helpers import consume_all, expected_rows
 
 
@@ -130,7 +129,7 @@ def test_download_carries_on_after_a_broker_kill_and_gives_up_on_one_that_stays_
         time.sleep(2.0)
         private_broker.start()
         publish(private_env, topic_name, values[half:], None, manifest=None, create=False)
-        done_totals = _topic_totals(private_env, topic_name)
+        done_totals = topic_totals(private_env, topic_name)
         publish_manifest(producer_config(private_env), Manifest(
             topic=topic_name, status="done", partitions=done_totals, total=len(values)))
         out_text, err = proc.communicate(timeout=180)
@@ -162,7 +161,7 @@ def test_download_carries_on_after_a_broker_kill_and_gives_up_on_one_that_stays_
     assert on_disk == sorted(candids)
     private_broker.start()
     publish_manifest(producer_config(private_env), Manifest(
-        topic=topic2, status="done", partitions=_topic_totals(private_env, topic2), total=len(values)))
+        topic=topic2, status="done", partitions=topic_totals(private_env, topic2), total=len(values)))
     again = subprocess.run(_download_cmd(topic2, out2), cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert again.returncode == 0, again.stderr
     assert "COMPLETE" in again.stdout
@@ -194,7 +193,7 @@ def test_stop_and_start_keep_topics_data_and_committed_offsets(private_env, priv
     assert not private_broker.status().running
     private_broker.start()
     assert read_manifest(base_config(private_env), topic_name).total == len(values)
-    assert _topic_totals(private_env, topic_name) == {p: {"count": t["count"], "last_offset": t["last_offset"]}
+    assert topic_totals(private_env, topic_name) == {p: {"count": t["count"], "last_offset": t["last_offset"]}
                                                       for p, t in totals.items()}
     assert committed() == before
 
@@ -218,9 +217,10 @@ def test_retention_really_deletes_old_data(tmp_path, monkeypatch, topic_name):
         settings = load_settings()
         schema, values, _ = make_values(500)
         from kafka_io.topics import manifest_topic, schema_topic
-        publish(settings, topic_name, values, schema)
         admin = base_config(settings)
-        assert sum(t["count"] for t in _topic_totals(settings, topic_name).values()) == 500
+        create_transfer_topics(admin, topic_name, retention_days=settings.kafka.retention_days)
+        publish(settings, topic_name, values, schema, create=False)
+        assert sum(t["count"] for t in topic_totals(settings, topic_name).values()) == 500
 
         from confluent_kafka.admin import AdminClient, ConfigResource
         res = [ConfigResource("topic", t) for t in (topic_name, schema_topic(topic_name), manifest_topic(topic_name))]
@@ -250,18 +250,3 @@ def _candids_safe(outdir: Path) -> list[int]:
         return _candids(outdir)
     except Exception:  # noqa: BLE001 - a file being renamed while we look: try again later
         return []
-
-
-def _topic_totals(settings, topic: str) -> dict[int, dict]:
-    """Per-partition message counts read from the broker's watermarks."""
-    c = Consumer({**base_config(settings), "group.id": "w-" + topic})
-    try:
-        out = {}
-        for p in sorted(c.list_topics(topic, timeout=10).topics[topic].partitions):
-            low, high = call_retrying(lambda left, p=p: c.get_watermark_offsets(
-                TopicPartition(topic, p), timeout=left, cached=False), 30)
-            if high > low:
-                out[p] = {"count": high - low, "last_offset": high - 1}
-        return out
-    finally:
-        c.close()

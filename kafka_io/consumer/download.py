@@ -42,12 +42,14 @@ def _check_topic(conf: dict, topic: str, timeout: float) -> list[int]:
 
     from kafka_io.broker import auth_failed
 
-    consumer = Consumer({**conf, "socket.connection.setup.timeout.ms": int(timeout * 1000)})
+    seen: list = []  # authentication failures arrive through error_cb; list_topics only times out
+    consumer = Consumer({**conf, "socket.connection.setup.timeout.ms": int(timeout * 1000), "error_cb": seen.append})
     try:
         try:
             md = consumer.list_topics(topic=topic, timeout=timeout)
         except KafkaException as exc:
-            if auth_failed(exc.args[0] if exc.args else None):
+            consumer.poll(0.2)  # serves error_cb
+            if auth_failed(exc.args[0] if exc.args else None) or any(auth_failed(e) for e in seen):
                 raise BrokerUnavailable(f"Kafka at {conf['bootstrap.servers']} refused the credentials of "
                                         f"{conf.get('sasl.username')!r}: check the user name and password") from exc
             raise BrokerUnavailable(f"Kafka broker at {conf['bootstrap.servers']} is not reachable "
