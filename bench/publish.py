@@ -4,10 +4,10 @@
                             [--engines spark,local] [--append-docs]
 
 Builds a synthetic ZTF archive in a temp dir (engine.archive.generator) unless --archive is
-given, starts an embedded Tansu broker on a free port, and runs real jobs end to end
+given, starts an embedded Apache Kafka broker on a free port, and runs real jobs end to end
 (``launch_job`` -> job process -> topic + manifest): lightcurve over every night, full content
 over the first night restricted to ``candid % 5 = 0`` (about 1 alert in 5: full alerts are
-~47 KB and the in-memory broker keeps every byte). Topics are deleted after each run.
+~47 KB each). Topics are deleted after each run.
 Prints alerts/s and MB/s of the job (status started -> finished, Spark start-up included) and
 the wall time from launch; ``--append-docs`` appends the table to docs/benchmarks.md.
 """
@@ -106,7 +106,7 @@ def append_docs(args, results, load, nights) -> None:
     lines = ["", "## Publish (job end to end: archive -> engine -> Kafka)", "",
              f"Run {dt.date.today()} — `{cmd.strip()}`", "",
              f"Archive: {nights} synthetic ZTF nights x {args.alerts_per_night} alerts; full content = first night, "
-             f"`candid % 5 = 0`. Embedded Tansu broker on the same 2 CPUs; load average at the end "
+             f"`candid % 5 = 0`. Embedded Apache Kafka broker on the same 2 CPUs; load average at the end "
              f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (other work running). Job time = status started -> "
              "finished (includes Spark start-up for spark).", "",
              "| content | engine | alerts | job s | alerts/s | MB/s | wall s |", "|---|---|---:|---:|---:|---:|---:|"]

@@ -3,7 +3,8 @@
 The job publishes a ``running`` manifest when it starts and a final one (``done``, ``failed`` or
 ``cancelled``) when it ends, each a single JSON message (key = topic name). A consumer that
 reached ``last_offset`` of every partition of a ``done`` manifest has everything, without
-trusting timeouts or broker watermarks (fink-broker#1170; Tansu watermarks are wrong).
+trusting timeouts or broker watermarks (fink-broker#1170: a topic still being written has
+watermarks that are not its end).
 
 Message value::
 

@@ -1,4 +1,4 @@
-"""The downloader against the real Tansu broker: exactly-once, types, completion, limit, errors."""
+"""The downloader against the real Apache Kafka broker: exactly-once, types, completion, limit, errors."""
 
 from __future__ import annotations
 
