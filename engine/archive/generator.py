@@ -262,8 +262,8 @@ class ZtfNight:
         ndet_prv = np.bincount(h_owner[h_det], minlength=n)
         nobs_prv = np.bincount(h_owner, minlength=n)
         first_night = a["first_night"][rows]
-        older = np.where(first_night < self.ordinal - objects.WINDOW,
-                         1 + ((self.ordinal - objects.WINDOW - first_night) * objects.SLOTS * objects.P_OBS * 0.5).astype(np.int64), 0)
+        older = np.where(first_night < self.ordinal - self.pop.window,
+                         1 + ((self.ordinal - self.pop.window - first_night) * objects.SLOTS * objects.P_OBS * 0.5).astype(np.int64), 0)
         older = np.where(np.isin(kind, [objects.SN, objects.KN, objects.ML]), older, 0)
         ndethist = (a["prior_ndet"][rows] + ndet_prv + 1 + older).astype(np.int32)
         ndethist = np.where(sso_kind, 1 + (objects.unit(alert_key, self.ordinal, 0, objects.DIFF) < 0.3), ndethist).astype(np.int32)
@@ -405,7 +405,7 @@ class ZtfNight:
 
         Returns (list array, owner, detected, magpsf, fid) of the flattened entries."""
         n = len(rows)
-        win = objects.WINDOW
+        win = self.pop.window
         # epoch grid per alert: nights N-30 .. N, both slots -> (n, 2 * (win + 1))
         back = np.repeat(np.arange(win, -1, -1), objects.SLOTS)
         eslot = np.tile(np.arange(objects.SLOTS), win + 1)
@@ -483,66 +483,115 @@ class ZtfNight:
 # --------------------------------------------------------------------------- ELASTICC
 
 class ElasticcNight:
-    """ELASTICC v0_9 rows + brokerIngestTimestamp, timestamp, classId (v1 taxonomy)."""
+    """ELASTICC v0_9 rows + brokerIngestTimestamp, timestamp, classId (v1 taxonomy), from a population.
+
+    The same ``diaObjectId`` comes back night after night; ``diaSource`` is tonight's detection,
+    ``prvDiaSources`` the source's earlier detections and ``prvDiaForcedSources`` the forced
+    photometry of every earlier epoch (detected or not) of the history window.
+    """
 
     BANDS = np.array(list("ugrizY"), dtype=object)
+    ZP = 27.5  # ELASTICC FLUXCAL zero point: flux = 10 ** (-0.4 * (mag - 27.5))
 
-    def __init__(self, night: dt.date, seed: int, population=None):
+    def __init__(self, night: dt.date, seed: int, population: objects.Population | None = None):
         self.night = night
         self.era = "v0_9"
         self.schema = schemas.era_arrow_schema("elasticc", "v0_9")
         self.rng = np.random.default_rng([seed, night.toordinal(), 7])
-        counts = taxonomy.elasticc_class_counts()
-        self.class_ids = np.array(list(counts), dtype=np.int32)
-        p = np.array(list(counts.values()), dtype=float)
-        self.class_p = p / p.sum()
-        self.mjd0 = night.toordinal() - dt.date(1858, 11, 17).toordinal()
+        self.pop = population if population is not None else elasticc_population(seed)
+        self.ordinal = night.toordinal()
         self.tns_rows: list = []
+        self.plan = None
 
-    def _sources(self, typ, n, mjd, ra, dec, obj, ids, extra=None):
+    def plan_night(self, n_alerts: int) -> int:
+        rows, slots = self.pop.plan_night(self.rng, self.ordinal, n_alerts)
+        self.pop.new_rows = []
+        obs = self.pop.observe(rows, self.ordinal, slots)
+        order = np.argsort(obs["jd"], kind="stable")
+        self.plan = (rows[order], slots[order], {k: v[order] for k, v in obs.items()})
+        return len(rows)
+
+    def _ids(self, key, night, slot) -> np.ndarray:
+        return (objects.hash64(key, night, slot, objects.CAND) >> np.uint64(12)).astype(np.int64)
+
+    def _flux(self, mag, sigma_mag, key, night, slot):
+        """Fluxes of an epoch: the model flux + a Gaussian error (can be negative, as forced photometry)."""
+        true = 10 ** (-0.4 * (np.minimum(mag, 40) - self.ZP))
+        err = np.maximum(true * sigma_mag / 1.0857, 10 ** (-0.4 * (self.pop.depth + 1.5 - self.ZP)))
+        flux = true + err * objects.gauss(key, night, slot, objects.NOISE2)
+        return flux.astype(np.float32), err.astype(np.float32)
+
+    def _sources(self, typ, n, ids, obj, mjd, band, ra, dec, flux, err):
         rng = self.rng
-        flux = rng.lognormal(6, 1.2, n).astype(np.float32)
-        err = (flux * rng.uniform(0.03, 0.3, n)).astype(np.float32)
         vals = {"diaSourceId": ids, "diaForcedSourceId": ids, "ccdVisitId": rng.integers(10**5, 10**7, n),
                 "diaObjectId": obj, "parentDiaSourceId": pa.nulls(n, pa.int64()), "midPointTai": mjd,
-                "filterName": self.BANDS[rng.integers(0, 6, n)], "ra": ra, "decl": dec,
+                "filterName": self.BANDS[band], "ra": ra, "decl": dec,
                 "psFlux": flux, "psFluxErr": err, "snr": (flux / err).astype(np.float32),
                 "nobs": rng.integers(1, 300, n).astype(np.float32), "totFlux": flux * 1.1, "totFluxErr": err * 1.1,
                 "diaNoise": err}
-        vals.update(extra or {})
         return _struct(rng, typ, n, {f.name: vals[f.name] for f in typ if f.name in vals})
 
-    def _history(self, typ, n, counts, mjd, ra, dec, obj, id_base):
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(counts, out=offsets[1:])
-        total = int(offsets[-1])
-        owner = np.repeat(np.arange(n), counts)
-        pm = mjd[owner] - self.rng.uniform(0.5, 400, total)
-        st = self._sources(typ, total, pm, ra[owner], dec[owner], obj[owner], id_base + np.arange(total))
-        return pa.ListArray.from_arrays(pa.array(offsets), st, type=pa.list_(typ))
-
     def chunk(self, start: int, n: int) -> pa.RecordBatch:
-        rng = self.rng
+        if self.plan is None:
+            self.plan_night(n)
+            start = 0
+        rows, slots, obs = self.plan
+        sl = slice(start, start + n)
+        rows, slots, obs = rows[sl], slots[sl], {k: v[sl] for k, v in obs.items()}
+        n = len(rows)
+        rng, pop, a = self.rng, self.pop, self.pop.a
         t = {f.name: f.type for f in self.schema}
-        ra = rng.uniform(0, 360, n)
-        dec = np.degrees(np.arcsin(rng.uniform(-1, np.sin(np.radians(10)), n)))
-        mjd = self.mjd0 + rng.uniform(0, 1, n)
-        base = (self.night.toordinal() * 10**6 + start) * 10**3
-        obj = rng.integers(10**6, 10**8, n)
-        src_ids = base + np.arange(n)
-        dia_src = self._sources(t["diaSource"], n, mjd, ra, dec, obj, src_ids)
-        prv = self._history(t["prvDiaSources"].value_type, n, np.clip(rng.lognormal(np.log(8), 0.9, n), 0, 240).astype(np.int32),
-                            mjd, ra, dec, obj, base + 10**8)
-        forced = self._history(t["prvDiaForcedSources"].value_type, n, np.clip(rng.lognormal(np.log(27), 0.8, n), 0, 300).astype(np.int32),
-                               mjd, ra, dec, obj, base + 2 * 10**8)
-        nondet = self._history(t["prvDiaNondetectionLimits"].value_type, n, rng.integers(0, 5, n).astype(np.int32),
-                               mjd, ra, dec, obj, base + 3 * 10**8)
+        keys = a["key"][rows]
+        obj = (keys >> np.uint64(34)).astype(np.int64) + 10**6
+        mjd = obs["jd"] - 2400000.5
+        ra, dec = pop.position(rows, obs["jd"])
+        src_ids = self._ids(keys, self.ordinal, slots)
+        flux, err = self._flux(obs["true_mag"], obs["sigma"], keys, self.ordinal, slots)
+        dia_src = self._sources(t["diaSource"], n, src_ids, obj, mjd, obs["band"], ra, dec, flux, err)
+
+        # history: every earlier epoch of the window (forced photometry), detections also as sources
+        win = pop.window
+        back = np.repeat(np.arange(win, -1, -1), objects.SLOTS)
+        eslot = np.tile(np.arange(objects.SLOTS), win + 1)
+        before = (back > 0) | (eslot < slots[:, None])
+        owner = np.repeat(np.arange(n), len(back)).reshape(n, -1)[before]
+        e_night = np.broadcast_to(self.ordinal - back, (n, len(back)))[before]
+        e_slot = np.broadcast_to(eslot, (n, len(back)))[before]
+        ob = pop.observe(rows[owner], e_night, e_slot)
+        i = ob["idx"]
+        owner, e_night, e_slot = owner[i], e_night[i], e_slot[i]
+        e_rows = rows[owner]
+        started = e_night >= a["first_night"][e_rows] - 5     # forced photometry starts near the first detection
+        keep = np.isin(a["kind"][e_rows], [objects.SN, objects.KN, objects.ML]) & ~started
+        keep = ~keep
+        owner, e_night, e_slot, e_rows = owner[keep], e_night[keep], e_slot[keep], e_rows[keep]
+        ob = {k: v[keep] for k, v in ob.items() if k != "idx"}
+        pkey = ob["key"]
+        pflux, perr = self._flux(ob["true_mag"], ob["sigma"], pkey, e_night, e_slot)
+        pmjd = ob["jd"] - 2400000.5
+        pra, pdec = pop.position(e_rows, ob["jd"])
+        pids = self._ids(pkey, e_night, e_slot)
+
+        def hist(typ, sel):
+            counts = np.bincount(owner[sel], minlength=n)
+            offsets = np.zeros(n + 1, dtype=np.int32)
+            np.cumsum(counts, out=offsets[1:])
+            st = self._sources(typ, int(sel.sum()), pids[sel], obj[owner[sel]], pmjd[sel], ob["band"][sel],
+                               pra[sel], pdec[sel], pflux[sel], perr[sel])
+            return pa.ListArray.from_arrays(pa.array(offsets), st, type=pa.list_(typ))
+
+        prv = hist(t["prvDiaSources"].value_type, ob["detected"])
+        forced = hist(t["prvDiaForcedSources"].value_type, np.ones(len(owner), bool))
+        nondet_t = t["prvDiaNondetectionLimits"].value_type
+        nondet = pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), _struct(rng, nondet_t, 0, {}),
+                                          type=pa.list_(nondet_t))
         objtype = t["diaObject"]
-        dia_obj = _struct(rng, objtype, n, {
-            "diaObjectId": obj, "ra": ra, "decl": dec, "simVersion": np.full(n, "v1", dtype=object),
-            **{f.name: rng.uniform(0, 1, n).astype(np.float32) for f in objtype if f.name.startswith(("mwebv", "z_final", "hostgal"))},
-        })
-        class_id = rng.choice(self.class_ids, size=n, p=self.class_p).astype(np.int32)
+        host = {f.name: objects.unit(keys, -1 - k, 0, objects.POS4).astype(np.float32)  # per source, not per alert
+                for k, f in enumerate(f for f in objtype if f.name.startswith(("mwebv", "z_final", "hostgal")))}
+        dia_obj = _struct(rng, objtype, n, {"diaObjectId": obj, "ra": a["ra"][rows], "decl": a["dec"][rows],
+                                            "simVersion": np.full(n, "v1", dtype=object), **host})
+        class_id = np.array(pop.labels, dtype=np.int32)[a["label"][rows]]
+        self.last_labels = (class_id.astype(str), np.full(n, "Unknown", dtype=object))
         ingest_us = int((dt.datetime(2022, 10, 1) - dt.datetime(1970, 1, 1)).total_seconds() * 1e6) + \
             (self.night.toordinal() % 100) * 86400 * 10**6 + rng.integers(0, 86400 * 10**6, n)
         columns = {
@@ -554,6 +603,27 @@ class ElasticcNight:
             "classId": pa.array(class_id, pa.int32()),
         }
         return pa.RecordBatch.from_arrays([columns[f.name] for f in self.schema], schema=self.schema)
+
+
+# ELASTICC class -> brightness model (v1 taxonomy, engine.taxonomy.ELASTICC_V1_NAMES)
+ELASTICC_KINDS = {111: objects.SN, 112: objects.SN, 113: objects.SN, 114: objects.SN, 115: objects.SN,
+                  121: objects.KN, 122: objects.KN, 123: objects.PERIODIC, 124: objects.ML,
+                  131: objects.SN, 132: objects.SN, 133: objects.SN, 134: objects.SN, 135: objects.SN,
+                  211: objects.PERIODIC, 212: objects.PERIODIC, 213: objects.PERIODIC, 214: objects.PERIODIC,
+                  215: objects.PERIODIC, 221: objects.AGN}
+# LSST bands ugrizY: visit shares (WFD-like) and colour weights (r = reference, > 0 bluer)
+LSST_BANDS = ((0.07, 1.8), (0.10, 1.0), (0.22, 0.0), (0.22, -0.5), (0.20, -0.8), (0.19, -1.0))
+
+
+def elasticc_population(seed: int) -> objects.Population:
+    """ELASTICC sources: the real per-class counts of Fink's lake, the LSST southern footprint,
+    LSST depth (~23.6 mag 5-sigma) and bands, 45 nights of history (forced photometry)."""
+    counts = taxonomy.elasticc_class_counts()
+    ids = list(counts)
+    return objects.Population([str(c) for c in ids], np.array(list(counts.values()), dtype=float), seed,
+                              sky=lambda rng, kinds: sky.draw(rng, kinds, sky.LSST_DEC), epoch_jd=epoch_jd,
+                              kinds=[ELASTICC_KINDS.get(int(c), objects.SN) for c in ids],
+                              min_dec=sky.LSST_DEC[0], depth=23.6, bands=LSST_BANDS, window=45)
 
 
 # --------------------------------------------------------------------------- real samples
@@ -616,8 +686,7 @@ def build_archive(survey: str, start: dt.date, nights: int, alerts_per_night: in
     population = warm_population(survey, seed, start, alerts_per_night)
     for night in night_list:
         gen = (ZtfNight(night, seed, bank, population) if survey == "ztf" else ElasticcNight(night, seed, population))
-        if population is not None:
-            gen.plan_night(alerts_per_night)
+        gen.plan_night(alerts_per_night)
         path = layout.night_dir(out, night)
         path.mkdir(parents=True, exist_ok=True)
         tmp = path / ".part-0.parquet.tmp"
@@ -641,8 +710,7 @@ def build_archive(survey: str, start: dt.date, nights: int, alerts_per_night: in
             writer.close()
         tmp.replace(path / "part-0.parquet")
         tns_rows += gen.tns_rows
-        if population is not None:
-            population.retire(night.toordinal() + 1)
+        population.retire(night.toordinal() + 1)
     if bar:
         bar.close()
     _write_tns(out, tns_rows, seed)
@@ -664,9 +732,7 @@ def warm_population(survey: str, seed: int, start: dt.date, alerts_per_night: in
     """A population already in its steady state on the first night: the nights before the start
     are planned (sources created, detected, retired) without writing anything, so the first
     night's alerts have earlier detections and the mix of new and returning sources of any night."""
-    if survey != "ztf":
-        return None
-    pop = ztf_population(seed)
+    pop = ztf_population(seed) if survey == "ztf" else elasticc_population(seed)
     rng = np.random.default_rng([seed, start.toordinal(), 17])
     first = start.toordinal()
     for night in range(first - BURN_IN_NIGHTS, first):

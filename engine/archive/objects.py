@@ -35,7 +35,7 @@ WINDOW = 30          # nights of history carried by an alert (ZTF: 30 days)
 P_SIG = np.array([0.0, 1.0, 1.0, 1.0, 0.40, 0.35, 0.22, 1.0])  # one-offs: only their own epoch
 # "Unknown" alerts come from sources that no module or catalogue labelled: one-offs (bogus,
 # faint transients seen once), faint transients, variables and AGN without a SIMBAD match.
-UNKNOWN_MIX = {ONEOFF: 0.40, SN: 0.10, PERIODIC: 0.25, AGN: 0.15, STAR: 0.10}
+UNKNOWN_MIX = {ONEOFF: 0.50, SN: 0.10, PERIODIC: 0.20, AGN: 0.12, STAR: 0.08}
 
 _AGN_WORDS = ("QSO", "AGN", "Seyfert", "BLLac", "Blazar", "LINER", "LensedQ")
 _VAR_WORDS = ("RR", "EB", "LP", "Mira", "Cep", "PulsV", "V*", "delSct", "RSCVn", "RotV", "Orion",
@@ -132,7 +132,7 @@ class Population:
     """
 
     def __init__(self, labels: list[str], probs: np.ndarray, seed: int, sky, epoch_jd, kinds=None,
-                 min_dec: float = -90.0):
+                 min_dec: float = -90.0, depth: float = 19.6, bands=((0.63, 0.0), (0.37, 1.0)), window: int = WINDOW):
         self.labels = list(labels)
         self.probs = np.asarray(probs, dtype=float) / np.sum(probs)
         self.label_kind = np.array(kinds if kinds is not None else [kind_of_label(lb) for lb in self.labels], dtype=np.int8)
@@ -149,6 +149,10 @@ class Population:
         self.sky = sky              # callable(rng, kinds) -> (ra, dec)
         self.epoch_jd = epoch_jd    # callable(night, slot, u) -> jd of the exposure
         self.min_dec = min_dec      # footprint edge (moving sources stay inside)
+        self.depth = depth          # median 5-sigma limiting magnitude; source brightness scales with it
+        self.band_cum = np.cumsum([b[0] for b in bands]) / sum(b[0] for b in bands)
+        self.band_w = np.array([b[1] for b in bands])   # colour weight per band (0 = reference band, > 0 bluer)
+        self.window = window        # nights of history an alert carries
         self.a = {name: np.zeros(0, dtype=t) for name, t in FIELDS.items()}
         self.created = 0
         self.new_rows: list[np.ndarray] = []
@@ -272,6 +276,7 @@ class Population:
         v["phase"] = rng.uniform(0, 1, n).astype(np.float32)
         v["tns_sn"] = self.label_tns_sn[label_idx] & (rng.random(n) < 0.5)
         v["host_gal"] = (kind == SN) & (rng.random(n) < 0.1)
+        v["m0"] = v["m0"] + (self.depth - 19.6)       # the magnitudes above are for the ZTF depth
         v.update(first_night=first, first_slot=first_slot, end_night=end.astype(np.int32), prior_ndet=prior, jdstart=jdstart)
         start = len(self)
         self.a = {k: np.concatenate([self.a[k], v[k].astype(self.a[k].dtype)]) for k in self.a}
@@ -290,21 +295,22 @@ class Population:
         return ra, dec
 
     def true_mag(self, rows, jd, band) -> np.ndarray:
-        """Noise-free magnitude of each source at jd in a band (0 = the redder reference band, 1 = bluer)."""
+        """Noise-free magnitude of each source at jd in a band (index into ``bands``; its colour
+        weight scales the source colour: blue bands fade faster after a transient's peak)."""
         with np.errstate(all="ignore"):  # each formula runs over all rows, then only its kind is kept
             return self._true_mag(rows, jd, band)
 
     def _true_mag(self, rows, jd, band) -> np.ndarray:
         a = self.a
         kind = a["kind"][rows]
-        blue = band == 1
-        mag = a["m0"][rows] + np.where(blue, a["color"][rows], 0.0)
+        w = self.band_w[band]
+        mag = a["m0"][rows] + w * a["color"][rows]
         # transients: Bazin flux, the blue band fading faster
         i = np.flatnonzero((kind == SN) | (kind == KN))
         if len(i):
             r, t = rows[i], jd[i] - a["tpk"][rows[i]]
             tau_r = a["tau_r"][r].astype(np.float64)
-            tau_f = np.maximum(np.where(blue[i], 0.65, 1.0) * a["tau_f"][r], tau_r * 1.5)
+            tau_f = np.maximum(np.clip(1 - 0.35 * w[i], 0.4, 1.6) * a["tau_f"][r], tau_r * 1.5)
             x = np.log(tau_f / tau_r - 1.0)
             log_peak = -tau_r * x / tau_f - np.log1p(np.exp(-x))          # log of the flux maximum
             log_f = -t / tau_f - np.logaddexp(0.0, -t / tau_r)
@@ -323,14 +329,14 @@ class Population:
                             np.where(shape == 2, 2 * np.abs(np.cos(np.pi * ph)) ** 12 - 1,  # eclipses (fainter)
                                      np.sin(2 * np.pi * ph)))
             wave = np.where(shape == 1, -wave, wave)
-            mag[i] += a["amp"][r] * np.where(blue[i], 1.2, 1.0) * wave
+            mag[i] += a["amp"][r] * (1 + 0.2 * w[i]) * wave
         i = np.flatnonzero(kind == AGN)                                    # red-noise-like sum of waves
         if len(i):
             r, t = rows[i], jd[i]
             p, ph = a["period"][r].astype(np.float64), a["phase"][r] * 2 * np.pi
             wave = 0.6 * np.sin(2 * np.pi * t / p + ph) + 0.3 * np.sin(2 * np.pi * t / (0.37 * p) + 2.1 * ph) \
                 + 0.2 * np.sin(2 * np.pi * t / (0.13 * p) + 3.7 * ph)
-            mag[i] += a["amp"][r] * np.where(blue[i], 1.3, 1.0) * wave
+            mag[i] += a["amp"][r] * np.maximum(1 + 0.3 * w[i], 0.5) * wave
         return np.minimum(mag.astype(np.float64), 40.0)
 
     def forced(self, rows, night, slot) -> np.ndarray:
@@ -354,12 +360,12 @@ class Population:
         forced = self.forced(rows, night, slot)
         idx = np.flatnonzero((unit(key, night, slot, OBS) < P_OBS) | forced)
         rows, key, night, slot, forced = rows[idx], key[idx], night[idx], slot[idx], forced[idx]
-        band = (unit(key, night, slot, FID) < 0.37).astype(np.int8)   # 1 = g (ZTF fid 1), 0 = r
+        band = np.searchsorted(self.band_cum, unit(key, night, slot, FID), side="right").astype(np.int8)
         jd = self.epoch_jd(night, slot, unit(key, night, slot, TIME))
         mag = self.true_mag(rows, jd, band)
-        lim = 19.6 + 0.45 * gauss(key, night, slot, LIM)
+        lim = self.depth + 0.45 * gauss(key, night, slot, LIM)
         lim = np.where(forced, np.maximum(lim, mag + 0.15), lim)
-        sigma = np.clip(0.03 + 0.09 * 10 ** (0.4 * (np.minimum(mag, 30) - 19.0)), 0.01, 0.35)
+        sigma = np.clip(0.03 + 0.09 * 10 ** (0.4 * (np.minimum(mag, 40) - self.depth + 0.6)), 0.01, 0.35)
         obs_mag = mag + sigma * gauss(key, night, slot, NOISE)
         kind = a["kind"][rows]
         signif = unit(key, night, slot, SIG) < P_SIG[kind]
