@@ -111,6 +111,29 @@ def gauss(key, night, slot, stream: int) -> np.ndarray:
     return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2 * np.pi * u2)
 
 
+# --------------------------------------------------------------------------- transients
+
+def bazin_log_flux(t_rel, tau_r, tau_f) -> np.ndarray:
+    """log of the Bazin flux exp(-t/tau_f) / (1 + exp(-t/tau_r)), minus its maximum (<= 0)."""
+    tau_r = np.asarray(tau_r, dtype=np.float64)
+    tau_f = np.maximum(np.asarray(tau_f, dtype=np.float64), tau_r * 1.5)
+    x = np.log(tau_f / tau_r - 1.0)
+    log_peak = -tau_r * x / tau_f - np.log1p(np.exp(-x))
+    return -t_rel / tau_f - np.logaddexp(0.0, -t_rel / tau_r) - log_peak
+
+
+def _bazin_offset(tau_r, tau_f, dmag) -> np.ndarray:
+    """Time from the first detection to the Bazin ``t0`` such that the first point is ``dmag``
+    below the peak on the rise (solved on a grid, vectorised)."""
+    tau_r = np.asarray(tau_r, dtype=np.float64)[:, None]
+    tau_f = np.maximum(np.asarray(tau_f, dtype=np.float64)[:, None], tau_r * 1.5)
+    t_max = tau_r * np.log(tau_f / tau_r - 1.0)                     # peak time relative to t0
+    before = np.linspace(0, 40, 321)[None, :] * np.maximum(tau_r / 3.0, 0.05)   # days before the peak
+    faint = -2.5 / np.log(10) * bazin_log_flux(t_max - before, tau_r, tau_f)     # mag below the peak
+    i = np.argmax(faint >= np.asarray(dmag)[:, None], axis=1)
+    return np.take_along_axis(before, i[:, None], 1)[:, 0] - t_max[:, 0]
+
+
 # --------------------------------------------------------------------------- population
 
 FIELDS = {
@@ -215,20 +238,19 @@ class Population:
         m = kind == SN
         v["m0"][m] = np.clip(rng.normal(18.5, 0.6, m.sum()), 16.0, 19.4)
         v["m0"][m & unknown_label] = np.clip(rng.normal(19.0, 0.4, (m & unknown_label).sum()), 17.5, 19.5)
-        rise_days = draw_between(4, 14, m)
-        dmag = draw_between(0.6, 1.3, m)
-        v["tpk"][m] = first_jd[m] + rise_days
-        v["tau_r"][m] = rise_days * 1.0857 / dmag
-        v["tau_f"][m] = draw_between(18, 45, m)
+        v["tau_r"][m] = draw_between(1.5, 4.0, m)
+        v["tau_f"][m] = draw_between(15, 40, m)
         v["color"][m] = rng.normal(-0.05, 0.1, m.sum())
         end[m] = first[m] + np.where(early[m], 10, 85)
         m = kn
         v["m0"][m] = np.clip(rng.normal(18.8, 0.4, m.sum()), 17.5, 19.4)
-        v["tpk"][m] = first_jd[m] + draw_between(0.3, 1.0, m)
         v["tau_r"][m] = 0.3
         v["tau_f"][m] = draw_between(1.0, 2.0, m)
         v["color"][m] = rng.normal(0.3, 0.1, m.sum())
         end[m] = first[m] + 3
+        # the first detection is 0.5-1.3 mag below the peak, on the rise
+        m = tr
+        v["tpk"][m] = first_jd[m] + _bazin_offset(v["tau_r"][m], v["tau_f"][m], rng.uniform(0.5, 1.3, m.sum()))
         m = kind == ML
         v["m0"][m] = np.clip(rng.normal(18.8, 0.6, m.sum()), 16.0, 20.0)
         v["tau_f"][m] = draw_between(12, 40, m)                       # tE
@@ -310,10 +332,9 @@ class Population:
         if len(i):
             r, t = rows[i], jd[i] - a["tpk"][rows[i]]
             tau_r = a["tau_r"][r].astype(np.float64)
-            tau_f = np.maximum(np.clip(1 - 0.35 * w[i], 0.4, 1.6) * a["tau_f"][r], tau_r * 1.5)
-            x = np.log(tau_f / tau_r - 1.0)
-            log_peak = -tau_r * x / tau_f - np.log1p(np.exp(-x))          # log of the flux maximum
-            log_f = -t / tau_f - np.logaddexp(0.0, -t / tau_r)
+            tau_f = np.clip(1 - 0.35 * w[i], 0.4, 1.6) * a["tau_f"][r]
+            log_f = bazin_log_flux(t, tau_r, tau_f)
+            log_peak = 0.0
             mag[i] -= 2.5 / np.log(10) * (log_f - log_peak)
         i = np.flatnonzero(kind == ML)                                     # Paczynski magnification
         if len(i):
