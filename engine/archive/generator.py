@@ -466,18 +466,24 @@ class ZtfNight:
         return prv, owner, det, ob["mag"], pfid
 
     def _cutouts(self, n, oids, candid, pid, jd) -> dict:
+        """The three stamps of each alert; the per-alert header cards are formatted once per alert
+        (same bytes as ``cutouts.unique_cards``), the images come from the seeded bank."""
         rng = self.rng
-        picks = rng.integers(0, self.bank.size, (3, n))
-        out = {}
+        picks = rng.integers(0, self.bank.size, (3, n)).tolist()
         cut_type = self.schema.field("cutoutScience").type
-        for k, (col, kind) in enumerate(zip(schemas.CUTOUT_COLUMNS, cutouts.KINDS)):
-            pieces, names = [], []
-            for i in range(n):
-                c = int(candid[i])
-                pieces.append(self.bank.stamp(kind, int(picks[k, i]), cutouts.unique_cards(oids[i], c, kind, float(jd[i]))))
-                names.append(cutouts.file_names(c, int(pid[i]))[k])
-            out[col] = pa.StructArray.from_arrays([pa.array(names, pa.string()), _binary(pieces)], fields=list(cut_type))
-        return out
+        kinds = cutouts.KINDS
+        typ = [cutouts._card("STAMPTYP", f"'{kind:<8}'") for kind in kinds]
+        pieces = ([], [], [])
+        names = ([], [], [])
+        for i, (oid, c, p, t) in enumerate(zip(oids, candid.tolist(), pid.tolist(), jd.tolist())):
+            head = cutouts._card("OBJECT", f"'{oid}'") + cutouts._card("CANDID", str(c))
+            tail = cutouts._card("OBSJD", f"{t:.6f}")
+            files = cutouts.file_names(c, p)
+            for k in range(3):
+                pieces[k].append(self.bank.stamp(kinds[k], picks[k][i], head + typ[k] + tail))
+                names[k].append(files[k])
+        return {col: pa.StructArray.from_arrays([pa.array(names[k], pa.string()), _binary(pieces[k])], fields=list(cut_type))
+                for k, col in enumerate(schemas.CUTOUT_COLUMNS)}
 
 
 # --------------------------------------------------------------------------- ELASTICC
