@@ -14,7 +14,7 @@ import pytest
 
 from engine import content
 from engine.archive import cutouts, layout, objects, reader, sky
-from engine.archive.generator import ZtfNight, build_archive, elasticc_population, warm_population, ztf_population
+from engine.archive.generator import ZtfNight, build_archive, warm_population, ztf_population
 from engine.classification import TnsCatalog, classify_batch, load_tns_catalog
 
 START = dt.date(2022, 6, 1)

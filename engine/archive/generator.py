@@ -1,12 +1,16 @@
 """Synthetic night-partitioned archive that follows the real schemas, eras and class mix.
 
-Every alert first gets a final label drawn from the real class frequencies (June-Aug 2022
-portal coefficients, SIMBAD spellings of the night's era); the added values are then
-generated so that ``engine.classification`` reproduces that label (e.g. roid=3 + ssnamenr
-for Solar System MPC, cdsxmatch=label for SIMBAD classes, SNN/drb/classtar/ndethist above
-the SN thresholds for SN candidates, a TNS catalogue entry at the position of alerts drawn
-as ``(TNS) x``). Data are built column-wise with numpy, one row group (``CHUNK`` alerts) at a
-time, so memory stays flat whatever the archive size. Deterministic for a given seed.
+Alerts come from sources (``engine.archive.objects``): each night, labels are drawn from the
+real class frequencies (June-Aug 2022 portal coefficients, SIMBAD spellings of the night's
+era), tonight's detections of the active sources of each label become its alerts and new
+sources are created for the rest; the alert's ``candidate`` is tonight's point and its
+history (``prv_candidates``; ELASTICC ``prvDiaSources`` / ``prvDiaForcedSources``) the
+source's earlier epochs, so later alerts carry the earlier ones. The added values are then
+generated so that ``engine.classification`` reproduces the label (e.g. roid=3 + ssnamenr for
+Solar System MPC, cdsxmatch=label for SIMBAD classes, SNN/drb/classtar above the SN
+thresholds for SN candidates, a TNS catalogue entry at the position of ``(TNS) x`` sources).
+Data are built column-wise with numpy, one row group (``CHUNK`` alerts) at a time, so memory
+stays flat whatever the archive size. Deterministic for a given seed and arguments.
 """
 
 from __future__ import annotations
@@ -63,19 +67,9 @@ class Progress:
 
 # --------------------------------------------------------------------------- helpers
 
-def night_jd0(night: dt.date) -> float:
-    """JD at 00:00 UTC of the date."""
-    return night.toordinal() - dt.date(1970, 1, 1).toordinal() + JD_UNIX0
-
-
 def jd_to_timestamp(jd: np.ndarray) -> pa.Array:
     us = np.round((jd - JD_UNIX0) * 86400e6).astype(np.int64)
     return pa.array(us, type=pa.timestamp("us"))
-
-
-def object_ids(rng, n: int, yy: np.ndarray) -> list[str]:
-    letters = _LETTERS[rng.integers(0, 26, size=(n, 7))].view("S7").ravel()
-    return [f"ZTF{y:02d}{s.decode()}" for y, s in zip(yy, letters)]
 
 
 def _arr(values: np.ndarray, typ: pa.DataType, null_mask: np.ndarray | None = None) -> pa.Array:
@@ -113,21 +107,6 @@ def _binary(pieces: list[bytes]) -> pa.Array:
     offsets = np.zeros(len(pieces) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
     return pa.Array.from_buffers(pa.binary(), len(pieces), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(pieces))])
-
-
-# --------------------------------------------------------------------------- label draw
-
-def label_table(night: dt.date) -> tuple[list[str], np.ndarray]:
-    """(labels, probabilities) for a night: real coefficients with the night's SIMBAD spellings."""
-    freq = taxonomy.class_frequencies()
-    merged: dict[str, float] = {}
-    for label, p in freq.items():
-        if label not in taxonomy.FINK_CLASSES and not label.startswith(taxonomy.TNS_PREFIX):
-            label = taxonomy.simbad_label_for_night(label, night)
-        merged[label] = merged.get(label, 0.0) + p
-    labels = list(merged)
-    p = np.array([merged[lb] for lb in labels])
-    return labels, p / p.sum()
 
 
 # --------------------------------------------------------------------------- ZTF

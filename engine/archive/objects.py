@@ -149,7 +149,7 @@ FIELDS = {
 class Population:
     """The active sources of one survey build (a struct of numpy arrays, one row per source).
 
-    ``labels`` are the canonical final labels (class table keys), ``rows[label]`` rows index them.
+    ``labels`` are the canonical final labels (class table keys); ``a["label"]`` indexes them.
     Rows are only appended during a night and compacted (retired rows dropped) between nights,
     so the indices a night plan holds stay valid while the night is written.
     """
