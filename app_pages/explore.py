@@ -68,14 +68,18 @@ with c3:
     st.plotly_chart(charts.magnitude_distribution(df, roles), width="stretch", key="mag_hist",
                     config={"displayModeBar": False})
 with c4:
-    objects = alerts.objects_by_points(df, roles)
-    if objects:
-        obj = st.selectbox("Object (most alerts first)", objects, key=f"explore_object_{folder}")
+    counts = alerts.alerts_per_object(df, roles)
+    if counts:
+        obj = st.selectbox("Object (most alerts first)", list(counts), key=f"explore_object_{folder}",
+                           format_func=lambda o: f"{o} · {fmt.count_h(counts[o])} alert{'s' if counts[o] != 1 else ''}")
         points = alerts.photometry(df, obj, roles)
         st.plotly_chart(charts.light_curve(points, obj, roles.is_magnitude), width="stretch",
                         key="light_curve", config={"displayModeBar": False})
         if roles.history is None:
-            st.caption("This content has one point per alert (no history): the curve groups the "
-                       "object's alerts. Download the Full content for prv_candidates.")
+            st.caption("One point per alert of this object (this content has no history). "
+                       "The Full content adds prv_candidates: earlier detections and upper limits.")
+        elif (points["source"] == "upper limit").any():
+            st.caption("Filled: the object's alerts; hollow: earlier detections from their history; "
+                       "triangles: upper limits (diffmaglim of epochs without detection).")
     else:
         st.plotly_chart(charts.empty("No object identifier in this download"), width="stretch")

@@ -82,7 +82,13 @@ def band_name(value) -> str:
 
 
 def photometry(df: pd.DataFrame, object_id, roles: Roles | None = None) -> pd.DataFrame:
-    """Points of one object: ``time, value, error, band, source`` (alert / history), deduplicated."""
+    """Points of one object: ``time, value, error, band, source``, deduplicated.
+
+    ``source`` is ``alert`` (the alert's own point), ``history`` (a detection of an alert's
+    history: the same point as an earlier alert, or one that never became an alert of this
+    download) or ``upper limit`` (a history epoch without detection: ``value`` is its
+    ``diffmaglim``, no error), the last only when the content carries the history (Full).
+    """
     roles = roles or columns_for(df)
     if roles.object_id is None or roles.time is None or roles.value is None:
         return pd.DataFrame(columns=["time", "value", "error", "band", "source"])
@@ -100,15 +106,20 @@ def photometry(df: pd.DataFrame, object_id, roles: Roles | None = None) -> pd.Da
                 continue
             t = item.get(roles.time)
             v = item.get(roles.value)
-            if t is None or v is None:
+            band = item.get(roles.band, "") if roles.band else ""
+            if t is None:
                 continue
-            points.append((t, v, item.get(roles.error) if roles.error else None,
-                           item.get(roles.band, "") if roles.band else "", "history"))
+            if v is None or (isinstance(v, float) and pd.isna(v)):
+                limit = item.get("diffmaglim") if roles.is_magnitude else None
+                if limit is not None and not pd.isna(limit):
+                    points.append((t, limit, None, band, "upper limit"))
+                continue
+            points.append((t, v, item.get(roles.error) if roles.error else None, band, "history"))
     out = pd.DataFrame(points, columns=["time", "value", "error", "band", "source"])
     if out.empty:
         return out
     out["band"] = out["band"].map(band_name)
-    out = (out.sort_values(["time", "source"])  # "alert" sorts before "history": keep it
+    out = (out.sort_values(["time", "source"])  # "alert" < "history" < "upper limit": keep the alert
               .drop_duplicates(subset=["time", "band"], keep="first")
               .reset_index(drop=True))
     return out
@@ -116,7 +127,14 @@ def photometry(df: pd.DataFrame, object_id, roles: Roles | None = None) -> pd.Da
 
 def objects_by_points(df: pd.DataFrame, roles: Roles | None = None, top: int = 200) -> list:
     """Object ids with the most alerts first (the interesting light curves)."""
+    return list(alerts_per_object(df, roles, top))
+
+
+def alerts_per_object(df: pd.DataFrame, roles: Roles | None = None, top: int = 200) -> dict:
+    """``{object id: number of alerts}``, most alerts first (ties by id, so the order is stable)."""
     roles = roles or columns_for(df)
     if roles.object_id is None:
-        return []
-    return df[roles.object_id].value_counts().head(top).index.tolist()
+        return {}
+    counts = df[roles.object_id].value_counts()
+    counts = counts.rename_axis("id").reset_index(name="n").sort_values(["n", "id"], ascending=[False, True])
+    return dict(zip(counts["id"].head(top), counts["n"].head(top).astype(int)))

@@ -164,23 +164,27 @@ def magnitude_distribution(df: pd.DataFrame, roles: Roles) -> go.Figure:
 
 
 def light_curve(points: pd.DataFrame, object_id, is_magnitude: bool = True) -> go.Figure:
-    """One object's photometry, per filter with error bars; history points hollow."""
+    """One object's photometry per filter: alerts filled with error bars, history detections
+    hollow, upper limits (history epochs without detection) as faint down-pointing triangles."""
     if points is None or points.empty:
         return empty("No photometry for this object")
     fig = go.Figure()
+    styles = (("alert", "circle", 8, 1.0), ("history", "circle-open", 8, 1.0),
+              ("upper limit", "triangle-down-open", 7, 0.45))
     for band in sorted(points["band"].unique()):
-        for source, symbol in (("alert", "circle"), ("history", "circle-open")):
+        for source, symbol, size, opacity in styles:
             part = points[(points["band"] == band) & (points["source"] == source)]
             if part.empty:
                 continue
             t = part["time"] - 2400000.5 if is_magnitude else part["time"]  # JD -> MJD
+            error = None if source == "upper limit" else dict(type="data", array=part["error"], visible=True,
+                                                               thickness=1)
             fig.add_scatter(x=t, y=part["value"], mode="markers",
-                            name=f"{band} ({source})",
-                            marker=dict(symbol=symbol, size=8,
+                            name=f"{band} ({source})", opacity=opacity,
+                            marker=dict(symbol=symbol, size=size,
                                         color=BAND_COLOURS.get(band, PALETTE[0])),
-                            error_y=dict(type="data", array=part["error"], visible=True,
-                                         thickness=1),
-                            hovertemplate="MJD %{x:.5f}<br>%{y:.3f}<extra>" + band + "</extra>")
+                            error_y=error,
+                            hovertemplate="MJD %{x:.5f}<br>%{y:.3f}<extra>" + f"{band} {source}" + "</extra>")
     fig.update_xaxes(title="MJD", tickformat=".1f")
     if is_magnitude:
         fig.update_yaxes(title="magnitude", autorange="reversed")

@@ -1,12 +1,16 @@
 """Synthetic night-partitioned archive that follows the real schemas, eras and class mix.
 
-Every alert first gets a final label drawn from the real class frequencies (June-Aug 2022
-portal coefficients, SIMBAD spellings of the night's era); the added values are then
-generated so that ``engine.classification`` reproduces that label (e.g. roid=3 + ssnamenr
-for Solar System MPC, cdsxmatch=label for SIMBAD classes, SNN/drb/classtar/ndethist above
-the SN thresholds for SN candidates, a TNS catalogue entry at the position of alerts drawn
-as ``(TNS) x``). Data are built column-wise with numpy, one row group (``CHUNK`` alerts) at a
-time, so memory stays flat whatever the archive size. Deterministic for a given seed.
+Alerts come from sources (``engine.archive.objects``): each night, labels are drawn from the
+real class frequencies (June-Aug 2022 portal coefficients, SIMBAD spellings of the night's
+era), tonight's detections of the active sources of each label become its alerts and new
+sources are created for the rest; the alert's ``candidate`` is tonight's point and its
+history (``prv_candidates``; ELASTICC ``prvDiaSources`` / ``prvDiaForcedSources``) the
+source's earlier epochs, so later alerts carry the earlier ones. The added values are then
+generated so that ``engine.classification`` reproduces the label (e.g. roid=3 + ssnamenr for
+Solar System MPC, cdsxmatch=label for SIMBAD classes, SNN/drb/classtar above the SN
+thresholds for SN candidates, a TNS catalogue entry at the position of ``(TNS) x`` sources).
+Data are built column-wise with numpy, one row group (``CHUNK`` alerts) at a time, so memory
+stays flat whatever the archive size. Deterministic for a given seed and arguments.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine import schemas, taxonomy
-from engine.archive import cutouts, layout
+from engine.archive import cutouts, layout, objects, sky
 from engine.archive.reader import era_of
 from engine.errors import UserError
 
@@ -63,19 +67,9 @@ class Progress:
 
 # --------------------------------------------------------------------------- helpers
 
-def night_jd0(night: dt.date) -> float:
-    """JD at 00:00 UTC of the date."""
-    return night.toordinal() - dt.date(1970, 1, 1).toordinal() + JD_UNIX0
-
-
 def jd_to_timestamp(jd: np.ndarray) -> pa.Array:
     us = np.round((jd - JD_UNIX0) * 86400e6).astype(np.int64)
     return pa.array(us, type=pa.timestamp("us"))
-
-
-def object_ids(rng, n: int, yy: np.ndarray) -> list[str]:
-    letters = _LETTERS[rng.integers(0, 26, size=(n, 7))].view("S7").ravel()
-    return [f"ZTF{y:02d}{s.decode()}" for y, s in zip(yy, letters)]
 
 
 def _arr(values: np.ndarray, typ: pa.DataType, null_mask: np.ndarray | None = None) -> pa.Array:
@@ -115,48 +109,107 @@ def _binary(pieces: list[bytes]) -> pa.Array:
     return pa.Array.from_buffers(pa.binary(), len(pieces), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(pieces))])
 
 
-# --------------------------------------------------------------------------- label draw
-
-def label_table(night: dt.date) -> tuple[list[str], np.ndarray]:
-    """(labels, probabilities) for a night: real coefficients with the night's SIMBAD spellings."""
-    freq = taxonomy.class_frequencies()
-    merged: dict[str, float] = {}
-    for label, p in freq.items():
-        if label not in taxonomy.FINK_CLASSES and not label.startswith(taxonomy.TNS_PREFIX):
-            label = taxonomy.simbad_label_for_night(label, night)
-        merged[label] = merged.get(label, 0.0) + p
-    labels = list(merged)
-    p = np.array([merged[lb] for lb in labels])
-    return labels, p / p.sum()
-
-
 # --------------------------------------------------------------------------- ZTF
 
-class ZtfNight:
-    """Generates the alerts of one ZTF night chunk by chunk."""
+def epoch_jd(night, slot, u) -> np.ndarray:
+    """JD of an exposure: slot 0 in the first half of the night (03-08 UTC), slot 1 in the second (08-13)."""
+    night = np.asarray(night, dtype=np.int64)
+    return (night - _ORD_1970) + JD_UNIX0 + 3 / 24 + (np.asarray(slot) + u) * (5 / 24)
 
-    def __init__(self, night: dt.date, seed: int, bank: cutouts.StampBank):
+
+_ORD_1970 = dt.date(1970, 1, 1).toordinal()
+
+
+def ztf_population(seed: int) -> objects.Population:
+    """The sources of a ZTF build: canonical labels of the real class table, ZTF footprint."""
+    freq = taxonomy.class_frequencies()
+    return objects.Population(list(freq), np.array(list(freq.values())), seed,
+                              sky=lambda rng, kinds: sky.draw(rng, kinds, sky.ZTF_DEC), epoch_jd=epoch_jd,
+                              min_dec=sky.ZTF_DEC[0] + 0.01)
+
+
+def ztf_ids(keys: np.ndarray, yy: np.ndarray) -> list[str]:
+    """``ZTFyy`` + 7 letters, derived from the source key (same source, same objectId)."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    letters = np.stack([(keys >> np.uint64(5 * i + 3)) % np.uint64(26) for i in range(7)], axis=1).astype(np.uint8)
+    letters = _LETTERS[letters].view("S7").ravel()
+    return [f"ZTF{y:02d}{s.decode()}" for y, s in zip(yy, letters)]
+
+
+def _digits(key, night, slot, stream, ndigits) -> np.ndarray:
+    return (objects.hash64(key, night, slot, stream) % np.uint64(10**ndigits)).astype(np.int64)
+
+
+def _jd_year(jd: np.ndarray) -> np.ndarray:
+    return 1970 + np.floor((jd - JD_UNIX0) / 365.25).astype(np.int64)
+
+
+class ZtfNight:
+    """Generates the alerts of one ZTF night, chunk by chunk, from the sources of a population.
+
+    Without a population (tests of the class rules) the night gets a fresh one of its own.
+    """
+
+    def __init__(self, night: dt.date, seed: int, bank: cutouts.StampBank, population: objects.Population | None = None):
         self.night = night
         self.era = era_of("ztf", night)
         self.schema = schemas.era_arrow_schema("ztf", self.era)
         self.bank = bank
         self.rng = np.random.default_rng([seed, night.toordinal()])
-        self.labels, self.probs = label_table(night)
+        self.pop = population if population is not None else ztf_population(seed)
         self.nid = (night - NID0).days
+        self.ordinal = night.toordinal()
         self.cand_type = self.schema.field("candidate").type
         self.prv_type = self.schema.field("prv_candidates").type.value_type
         self.tns_rows: list[tuple[float, float, str]] = []
+        spelled = []
+        for label in self.pop.labels:
+            if label not in taxonomy.FINK_CLASSES and not label.startswith(taxonomy.TNS_PREFIX):
+                label = taxonomy.simbad_label_for_night(label, night)
+            spelled.append(label)
+        self.spelled = np.array(spelled, dtype=object)
+        self.plan = None
+
+    def plan_night(self, n_alerts: int) -> int:
+        """Choose the night's alerts (sources and slots), in time order; returns their number."""
+        rows, slots = self.pop.plan_night(self.rng, self.ordinal, n_alerts)
+        obs = self.pop.observe(rows, self.ordinal, slots)
+        assert len(obs["idx"]) == len(rows) and obs["detected"].all()  # every planned alert is a detection
+        order = np.argsort(obs["jd"], kind="stable")
+        self.plan = (rows[order], slots[order], {k: v[order] for k, v in obs.items()})
+        new = np.concatenate(self.pop.new_rows) if self.pop.new_rows else np.zeros(0, np.int64)
+        self.pop.new_rows = []
+        self._tns_for(new)
+        return len(rows)
+
+    def _tns_for(self, rows: np.ndarray) -> None:
+        """A TNS catalogue entry (offset < 0.5 arcsec) at the position of each new (TNS) source."""
+        for i in rows:
+            label = self.pop.labels[self.pop.a["label"][i]]
+            if label.startswith(taxonomy.TNS_PREFIX):
+                ra, dec = self.pop.a["ra"][i], self.pop.a["dec"][i]
+                off = self.rng.normal(0, 0.2 / 3600, 2)
+                self.tns_rows.append((float(ra + off[0] / max(np.cos(np.radians(dec)), 1e-3)), float(dec + off[1]),
+                                      label[len(taxonomy.TNS_PREFIX):]))
 
     def chunk(self, start: int, n: int) -> pa.RecordBatch:
+        if self.plan is None:
+            self.plan_night(n)
+            start = 0
+        rows, slots, obs = self.plan
+        sl = slice(start, start + n)
+        return self._alerts(rows[sl], slots[sl], {k: v[sl] for k, v in obs.items()})
+
+    def _alerts(self, rows, slots, obs) -> pa.RecordBatch:
         rng = self.rng
-        lab_idx = rng.choice(len(self.labels), size=n, p=self.probs)
-        labels = np.array(self.labels, dtype=object)[lab_idx]
-        is_tns = np.array([str(lb).startswith(taxonomy.TNS_PREFIX) for lb in labels])
-        # TNS alerts: a transient whose Fink class is SN candidate (half of the SN types) or Unknown
+        pop, a = self.pop, self.pop.a
+        n = len(rows)
+        kind = a["kind"][rows]
+        canon = np.array(pop.labels, dtype=object)[a["label"][rows]]
+        labels = self.spelled[a["label"][rows]]
+        is_tns = np.char.startswith(canon.astype(str), taxonomy.TNS_PREFIX)
         fink_label = labels.copy()
-        sn_like = is_tns & np.array([str(lb).startswith("(TNS) SN") for lb in labels]) & (rng.random(n) < 0.5)
-        fink_label[is_tns] = "Unknown"
-        fink_label[sn_like] = "SN candidate"
+        fink_label[is_tns] = np.where(a["tns_sn"][rows][is_tns], "SN candidate", "Unknown")
 
         def eq(name):
             return fink_label == name
@@ -165,13 +218,36 @@ class ZtfNight:
         tns_label = np.where(is_tns, labels, "Unknown")
         self.last_labels = (fink_label, tns_label)  # what the classifier must reproduce (tests)
 
-        # ---- positions, times, ids
-        ra = rng.uniform(0, 360, n)
-        dec = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(-30)), 1.0, n)))
-        jd = night_jd0(self.night) + rng.uniform(3 / 24, 13 / 24, n)
-        pid = self.nid * 10**9 + rng.integers(0, 10**9, n)
-        candid = pid * 10**6 + (start + np.arange(n))
-        fid = np.where(rng.random(n) < 0.37, 1, 2).astype(np.int32)
+        # ---- this night's point
+        jd = obs["jd"]
+        sso_kind = kind == objects.SSO
+        keys = a["key"][rows]
+        alert_key = np.where(sso_kind, objects.hash64(keys, self.ordinal, 0, objects.PRV), keys)  # an SSO: new position each night
+        ra, dec = pop.position(rows, jd)
+        ra = (ra + 0.06 / 3600 * objects.gauss(keys, self.ordinal, slots, objects.POS) / np.cos(np.radians(dec))) % 360
+        dec = dec + 0.06 / 3600 * objects.gauss(keys, self.ordinal, slots, objects.POS3)
+        fid = np.where(obs["band"] == 1, 1, 2).astype(np.int32)
+        pid = self.nid * 10**9 + _digits(keys, self.ordinal, slots, objects.PID, 9)
+        candid = pid * 10**6 + _digits(keys, self.ordinal, slots, objects.CAND, 6)
+        magpsf = obs["mag"]
+        sigmapsf = obs["sigma"]
+        diffmaglim = obs["lim"]
+        isdiffpos = np.where((obs["true_mag"] <= a["m0"][rows] + np.where(obs["band"] == 1, a["color"][rows], 0))
+                             | np.isin(kind, [objects.SN, objects.KN, objects.ML, objects.SSO, objects.ONEOFF]), "t", "f")
+
+        # ---- the history: the source's epochs of the previous 30 nights (+ the first slot of tonight)
+        hist = self._history(rows, slots, jd, alert_key, sso_kind)
+        prv, h_owner, h_det, h_mag, h_fid = hist
+        ndet_prv = np.bincount(h_owner[h_det], minlength=n)
+        nobs_prv = np.bincount(h_owner, minlength=n)
+        first_night = a["first_night"][rows]
+        older = np.where(first_night < self.ordinal - self.pop.window,
+                         1 + ((self.ordinal - self.pop.window - first_night) * objects.SLOTS * objects.P_OBS * 0.5).astype(np.int64), 0)
+        older = np.where(np.isin(kind, [objects.SN, objects.KN, objects.ML]), older, 0)
+        ndethist = (a["prior_ndet"][rows] + ndet_prv + 1 + older).astype(np.int32)
+        ndethist = np.where(sso_kind, 1 + (objects.unit(alert_key, self.ordinal, 0, objects.DIFF) < 0.3), ndethist).astype(np.int32)
+        ncovhist = (ndethist + (nobs_prv - ndet_prv) + (a["prior_ndet"][rows] * 1.6).astype(np.int64)).astype(np.int32)
+        jdstarthist = np.where(sso_kind, jd, np.minimum(a["jdstart"][rows], jd))
 
         # ---- classification inputs (safe defaults: no flag fires)
         cdsxmatch = np.full(n, "Unknown", dtype=object)
@@ -184,34 +260,25 @@ class ZtfNight:
         mulens = np.zeros(n)
         drb = rng.beta(5, 2, n)
         classtar = rng.uniform(0, 1, n)
-        ndethist = np.maximum(1, rng.lognormal(np.log(170), 1.2, n)).astype(np.int32)
-        age = rng.uniform(0, 1500, n)
         tracklet = np.full(n, None, dtype=object)
         ssnamenr = np.full(n, "null", dtype=object)
         ssdistnr = np.full(n, -999.0)
-        magpsf = np.clip(rng.normal(17.9, 1.4, n), 13.0, 21.5)
 
         m = eq("SN candidate")
         snn_sn[m] = rng.uniform(0.55, 1, m.sum())
         drb[m] = rng.uniform(0.6, 1, m.sum())
         classtar[m] = rng.uniform(0.5, 1, m.sum())
-        ndethist[m] = rng.integers(21, 80, m.sum())
-        age[m] = rng.uniform(1, 85, m.sum())
         roid[m] = 0
         m = eq("Early SN Ia candidate")
         snn_ia[m] = rng.uniform(0.55, 1, m.sum())
         drb[m] = rng.uniform(0.6, 1, m.sum())
         classtar[m] = rng.uniform(0.5, 1, m.sum())
-        ndethist[m] = rng.integers(2, 20, m.sum())
         rf_snia[m] = rng.uniform(0.55, 1, m.sum())
-        age[m] = rng.uniform(1, 20, m.sum())
         roid[m] = 0
         m = eq("Kilonova candidate")
         rf_kn[m] = rng.uniform(0.55, 1, m.sum())
         drb[m] = rng.uniform(0.6, 1, m.sum())
         classtar[m] = rng.uniform(0.5, 1, m.sum())
-        ndethist[m] = rng.integers(1, 15, m.sum())
-        age[m] = rng.uniform(0, 4.5, m.sum())
         roid[m] = 0
         m = eq("Microlensing candidate") | eq("Ambiguous")
         mulens[m] = rng.uniform(0.2, 1, m.sum())
@@ -219,38 +286,24 @@ class ZtfNight:
         roid[eq("Solar System candidate") | eq("Ambiguous")] = 2
         m = eq("Tracklet")
         roid[m] = 0
-        tracklet[m] = [f"TRCK_{self.night:%Y%m%d}_{i:06d}" for i in range(start, start + int(m.sum()))]
+        tracklet[m] = [f"TRCK_{self.night:%Y%m%d}_{int(k) % 10**6:06d}" for k in keys[m]]
         m = eq("Solar System MPC")
         roid[m] = 3
-        ssnamenr[m] = rng.integers(1, 700000, m.sum()).astype(str)
+        ssnamenr[m] = a["ssnum"][rows][m].astype(str)
         ssdistnr[m] = rng.uniform(0, 5, m.sum())
-        magpsf[m] = np.clip(rng.normal(19.2, 0.8, m.sum()), 15, 21.5)
-        sso = eq("Solar System MPC") | eq("Solar System candidate") | eq("Ambiguous")
-        ndethist[sso] = rng.integers(0, 3, sso.sum())
-        age[sso] = 0
-        jdstarthist = jd - age
 
         # real host context for transients (in the EG host list, not a SIMBAD match)
         transient = eq("SN candidate") | eq("Early SN Ia candidate") | eq("Kilonova candidate")
-        gal = transient & (rng.random(n) < 0.1)
-        cdsxmatch[gal] = "Galaxy"
+        cdsxmatch[transient & a["host_gal"][rows]] = "Galaxy"
 
-        # TNS catalogue entries at the positions of the (TNS) alerts (offset < 0.5 arcsec)
-        for i in np.flatnonzero(is_tns):
-            off = rng.normal(0, 0.2 / 3600, 2)
-            self.tns_rows.append((float(ra[i] + off[0] / max(np.cos(np.radians(dec[i])), 1e-3)),
-                                  float(dec[i] + off[1]), str(labels[i])[len(taxonomy.TNS_PREFIX):]))
-
-        sigmapsf = np.clip(rng.lognormal(np.log(0.11), 0.5, n), 0.01, 0.5)
-        diffmaglim = np.maximum(magpsf + rng.uniform(0.05, 1.5, n), rng.normal(19.6, 0.5, n))
-        object_yy = np.clip(self.night.year % 100 - (ndethist > 10) * rng.integers(0, 3, n), 17, 99)
-        oids = object_ids(rng, n, object_yy)
+        yy = np.clip(_jd_year(jdstarthist) % 100, 17, 99)
+        oids = ztf_ids(alert_key, yy)
 
         cand = _struct(rng, self.cand_type, n, {
             "jd": jd, "fid": fid, "pid": pid, "diffmaglim": diffmaglim.astype(np.float32),
             "pdiffimfilename": np.array([f"ztf_{self.night:%Y%m%d}_programid1_scimrefdiffimg.fits"] * n, dtype=object),
             "programpi": np.full(n, "Kulkarni", dtype=object), "programid": np.ones(n, np.int32),
-            "candid": candid, "isdiffpos": np.where(rng.random(n) < 0.55, "t", "f").astype(object),
+            "candid": candid, "isdiffpos": isdiffpos.astype(object),
             "nid": np.full(n, self.nid, np.int32), "rcid": rng.integers(0, 64, n).astype(np.int32),
             "field": rng.integers(250, 880, n).astype(np.int32),
             "ra": ra, "dec": dec, "magpsf": magpsf.astype(np.float32), "sigmapsf": sigmapsf.astype(np.float32),
@@ -259,22 +312,21 @@ class ZtfNight:
             "ssdistnr": ssdistnr.astype(np.float32), "ssnamenr": ssnamenr,
             "ssmagnr": np.where(ssdistnr >= 0, magpsf + 0.2, -999.0).astype(np.float32),
             "distnr": rng.uniform(0, 5, n).astype(np.float32),
-            "magnr": np.clip(magpsf + rng.normal(0.5, 1.5, n), 12, 23).astype(np.float32),
-            "ranr": ra, "decnr": dec, "ndethist": ndethist, "ncovhist": ndethist + rng.integers(0, 200, n).astype(np.int32),
+            "magnr": np.clip(a["m0"][rows] + rng.normal(0.5, 1.0, n), 12, 23).astype(np.float32),
+            "ranr": ra, "decnr": dec, "ndethist": ndethist, "ncovhist": ncovhist,
             "jdstarthist": jdstarthist, "jdendhist": jd, "tooflag": np.zeros(n, np.int32),
             "rfid": rng.integers(600000000, 900000000, n), "jdstartref": jd - 1500, "jdendref": jd - 1200,
             "nframesref": rng.integers(15, 40, n).astype(np.int32), "rbversion": np.full(n, "t17_f5_c3", dtype=object),
             "drbversion": np.full(n, "d6_m7", dtype=object), "nmtchps": rng.integers(0, 10, n).astype(np.int32),
             "nmatches": rng.integers(100, 3000, n).astype(np.int32),
             "magzpsci": rng.normal(26.3, 0.1, n).astype(np.float32),
-            "sgscore1": rng.uniform(0, 1, n).astype(np.float32),
+            "sgscore1": np.where(np.isin(kind, objects.STELLAR), rng.uniform(0.7, 1, n), rng.uniform(0, 0.5, n)).astype(np.float32),
             "distpsnr1": rng.uniform(0, 10, n).astype(np.float32),
             "objectidps1": rng.integers(10**16, 2 * 10**17, n),
             "objectidps2": rng.integers(10**16, 2 * 10**17, n),
             "objectidps3": rng.integers(10**16, 2 * 10**17, n),
             "exptime": np.full(n, 30.0, np.float32), "fwhm": rng.uniform(1.5, 4, n).astype(np.float32),
         })
-        prv = self._prv(n, jd, ra, dec, magpsf, fid, pid)
         cut = self._cutouts(n, oids, candid, pid, jd)
         version = schemas.ztf_schemavsn(self.night)
         columns = {
@@ -306,154 +358,225 @@ class ZtfNight:
         if self.era == "2023+":
             columns["x3hsp"] = pa.array(["Unknown"] * n, pa.string())
             columns["x4lac"] = pa.array(["Unknown"] * n, pa.string())
-            keys = pa.array(["HyperLEDA_name", "2MASS_name", "lum_dist", "ang_dist"] * n, pa.string())
+            mkeys = pa.array(["HyperLEDA_name", "2MASS_name", "lum_dist", "ang_dist"] * n, pa.string())
             items = pa.array(["None"] * (4 * n), pa.string())
-            columns["mangrove"] = pa.MapArray.from_arrays(pa.array(np.arange(0, 4 * n + 1, 4, dtype=np.int32)), keys, items,
+            columns["mangrove"] = pa.MapArray.from_arrays(pa.array(np.arange(0, 4 * n + 1, 4, dtype=np.int32)), mkeys, items,
                                                           type=schemas.MANGROVE)
             few = ndethist < 3
             columns["anomaly_score"] = _arr(rng.normal(-0.45, 0.1, n), pa.float64(), few)
-            for band in ("g", "r"):
+            for band_fid, band in ((1, "g"), (2, "r")):
                 feats = {name: rng.normal(0, 1, n) for name in schemas.LC_FEATURE_NAMES}
-                feats["mean"] = magpsf + rng.normal(0, 0.1, n)
+                # the mean magnitude of the band over the light curve (history detections + tonight)
+                hm = h_det & (h_fid == band_fid)
+                tot = np.bincount(h_owner[hm], weights=h_mag[hm], minlength=n) + np.where(fid == band_fid, magpsf, 0)
+                cnt = np.bincount(h_owner[hm], minlength=n) + (fid == band_fid)
+                feats["mean"] = np.where(cnt > 0, tot / np.maximum(cnt, 1), magpsf)
                 st = _struct(rng, schemas.LC_FEATURES, n, feats)
                 columns[f"lc_features_{band}"] = pa.StructArray.from_arrays(
                     [st.field(i) for i in range(st.type.num_fields)], fields=list(schemas.LC_FEATURES),
-                    mask=pa.array(few | (rng.random(n) < 0.2)))
+                    mask=pa.array(few | (cnt < 2)))
         return pa.RecordBatch.from_arrays([columns[f.name] for f in self.schema], schema=self.schema)
 
-    def _prv(self, n, jd, ra, dec, magpsf, fid, pid) -> pa.Array:
-        rng = self.rng
-        counts = np.clip(np.round(rng.normal(17, 8, n)), 0, 90).astype(np.int32)
+    def _history(self, rows, slots, jd, alert_key, sso_kind):
+        """``prv_candidates`` of each alert: the observed epochs of its source over the 30 previous
+        nights (and tonight's first slot), oldest first; detections with their measurements,
+        the other epochs as upper limits (null candid/magpsf/sigmapsf/ra/dec, diffmaglim set).
+
+        Returns (list array, owner, detected, magpsf, fid) of the flattened entries."""
+        n = len(rows)
+        win = self.pop.window
+        # epoch grid per alert: nights N-30 .. N, both slots -> (n, 2 * (win + 1))
+        back = np.repeat(np.arange(win, -1, -1), objects.SLOTS)
+        eslot = np.tile(np.arange(objects.SLOTS), win + 1)
+        e_night = self.ordinal - back
+        before = (back > 0) | (eslot < slots[:, None])
+        owner = np.repeat(np.arange(n), len(back)).reshape(n, -1)[before]
+        e_night = np.broadcast_to(e_night, (n, len(back)))[before]
+        e_slot = np.broadcast_to(eslot, (n, len(back)))[before]
+        e_rows = rows[owner]
+        key = np.where(sso_kind[owner], alert_key[owner], self.pop.a["key"][e_rows])
+        ob = self.pop.observe(e_rows, e_night, e_slot, key=key)
+        i = ob["idx"]
+        owner, e_night, e_slot, e_rows = owner[i], e_night[i], e_slot[i], e_rows[i]
+        keep = ob["jd"] > jd[owner] - win
+        owner, e_night, e_slot, e_rows = owner[keep], e_night[keep], e_slot[keep], e_rows[keep]
+        ob = {k: v[keep] for k, v in ob.items() if k != "idx"}
+        det = ob["detected"] & ~sso_kind[owner]     # an asteroid was elsewhere on earlier nights
+        total = len(owner)
+        counts = np.bincount(owner, minlength=n)
         offsets = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(counts, out=offsets[1:])
-        total = int(offsets[-1])
-        owner = np.repeat(np.arange(n), counts)
-        dt_days = rng.uniform(0.6, 30, total)
-        order = np.lexsort((-dt_days, owner))  # oldest first inside each alert
-        dt_days = dt_days[order]
-        pjd = jd[owner] - dt_days
-        upper = rng.random(total) < 0.6
-        pfid = np.where(rng.random(total) < 0.4, 1, 2).astype(np.int32)
-        ppid = (((pjd - 2457754.5).astype(np.int64)) * 10**9 + rng.integers(0, 10**9, total))
-        pcandid = ppid * 10**6 + rng.integers(0, 10**6, total)
-        pmag = (magpsf[owner] + rng.normal(0, 0.3, total)).astype(np.float32)
+        pkey = ob["key"]
+        nid = (e_night - NID0.toordinal()).astype(np.int64)
+        ppid = nid * 10**9 + _digits(pkey, e_night, e_slot, objects.PID, 9)
+        pcandid = ppid * 10**6 + _digits(pkey, e_night, e_slot, objects.CAND, 6)
+        pra, pdec = self.pop.position(e_rows, ob["jd"])
+        pra = (pra + 0.06 / 3600 * objects.gauss(pkey, e_night, e_slot, objects.POS) / np.cos(np.radians(pdec))) % 360
+        pdec = pdec + 0.06 / 3600 * objects.gauss(pkey, e_night, e_slot, objects.POS3)
+        pfid = np.where(ob["band"] == 1, 1, 2).astype(np.int32)
+        upper = ~det
+        a = self.pop.a
+        positive = (ob["true_mag"] <= a["m0"][e_rows] + np.where(ob["band"] == 1, a["color"][e_rows], 0)) | \
+            np.isin(a["kind"][e_rows], [objects.SN, objects.KN, objects.ML, objects.ONEOFF])
         values = {
-            "jd": pjd, "fid": pfid, "pid": ppid,
-            "diffmaglim": rng.normal(19.6, 0.5, total).astype(np.float32),
+            "jd": ob["jd"], "fid": pfid, "pid": ppid, "diffmaglim": ob["lim"].astype(np.float32),
             "programid": np.ones(total, np.int32), "rbversion": np.full(total, "t17_f5_c3", dtype=object),
+            "programpi": np.full(total, "Kulkarni", dtype=object),
+            "pdiffimfilename": np.full(total, "ztf_programid1_scimrefdiffimg.fits", dtype=object),
         }
+        masked = {"candid": pcandid, "magpsf": ob["mag"].astype(np.float32), "sigmapsf": ob["sigma"].astype(np.float32),
+                  "ra": pra, "dec": pdec, "isdiffpos": np.where(positive, "t", "f").astype(object),
+                  "nid": nid.astype(np.int32)}
+        rng = self.rng
         arrays = []
         for f in self.prv_type:
             if f.name in values:
                 arrays.append(pa.array(values[f.name], type=f.type))
-                continue
-            if f.name == "candid":
-                v = pcandid
-            elif f.name == "magpsf":
-                v = pmag
-            elif f.name == "sigmapsf":
-                v = rng.uniform(0.03, 0.2, total).astype(np.float32)
-            elif f.name == "ra":
-                v = ra[owner] + rng.normal(0, 1e-5, total)
-            elif f.name == "dec":
-                v = dec[owner] + rng.normal(0, 1e-5, total)
-            elif f.name == "isdiffpos":
-                v = np.where(rng.random(total) < 0.55, "t", "f").astype(object)
-            elif f.name in ("programpi",):
-                v = np.full(total, "Kulkarni", dtype=object)
-            elif f.name == "pdiffimfilename":
-                v = np.full(total, "ztf_programid1_scimrefdiffimg.fits", dtype=object)
+            elif f.name in masked:
+                arrays.append(_arr(masked[f.name], f.type, upper))
+            elif pa.types.is_string(f.type):
+                arrays.append(pa.array(np.where(upper, None, "x"), type=f.type))
             else:
-                if pa.types.is_string(f.type):
-                    arrays.append(pa.array(np.where(upper, None, "x"), type=f.type))
-                else:
-                    g = _generic(rng, f.type, total, f.name)
-                    mask = upper | g.is_null().to_numpy(zero_copy_only=False)
-                    arrays.append(_arr(g.fill_null(0).to_numpy(zero_copy_only=False), f.type, mask))
-                continue
-            nullable_always = f.name in ("programpi", "pdiffimfilename")
-            arrays.append(_arr(v, f.type, None if nullable_always else upper))
+                g = _generic(rng, f.type, total, f.name)
+                mask = upper | g.is_null().to_numpy(zero_copy_only=False)
+                arrays.append(_arr(g.fill_null(0).to_numpy(zero_copy_only=False), f.type, mask))
         struct = pa.StructArray.from_arrays(arrays, fields=list(self.prv_type))
-        return pa.ListArray.from_arrays(pa.array(offsets), struct, type=pa.list_(self.prv_type))
+        prv = pa.ListArray.from_arrays(pa.array(offsets), struct, type=pa.list_(self.prv_type))
+        return prv, owner, det, ob["mag"], pfid
 
     def _cutouts(self, n, oids, candid, pid, jd) -> dict:
+        """The three stamps of each alert; the per-alert header cards are formatted once per alert
+        (same bytes as ``cutouts.unique_cards``), the images come from the seeded bank."""
         rng = self.rng
-        picks = rng.integers(0, self.bank.size, (3, n))
-        out = {}
+        picks = rng.integers(0, self.bank.size, (3, n)).tolist()
         cut_type = self.schema.field("cutoutScience").type
-        for k, (col, kind) in enumerate(zip(schemas.CUTOUT_COLUMNS, cutouts.KINDS)):
-            pieces, names = [], []
-            for i in range(n):
-                c = int(candid[i])
-                pieces.append(self.bank.stamp(kind, int(picks[k, i]), cutouts.unique_cards(oids[i], c, kind, float(jd[i]))))
-                names.append(cutouts.file_names(c, int(pid[i]))[k])
-            out[col] = pa.StructArray.from_arrays([pa.array(names, pa.string()), _binary(pieces)], fields=list(cut_type))
-        return out
+        kinds = cutouts.KINDS
+        typ = [cutouts._card("STAMPTYP", f"'{kind:<8}'") for kind in kinds]
+        pieces = ([], [], [])
+        names = ([], [], [])
+        for i, (oid, c, p, t) in enumerate(zip(oids, candid.tolist(), pid.tolist(), jd.tolist())):
+            head = cutouts._card("OBJECT", f"'{oid}'") + cutouts._card("CANDID", str(c))
+            tail = cutouts._card("OBSJD", f"{t:.6f}")
+            files = cutouts.file_names(c, p)
+            for k in range(3):
+                pieces[k].append(self.bank.stamp(kinds[k], picks[k][i], head + typ[k] + tail))
+                names[k].append(files[k])
+        return {col: pa.StructArray.from_arrays([pa.array(names[k], pa.string()), _binary(pieces[k])], fields=list(cut_type))
+                for k, col in enumerate(schemas.CUTOUT_COLUMNS)}
 
 
 # --------------------------------------------------------------------------- ELASTICC
 
 class ElasticcNight:
-    """ELASTICC v0_9 rows + brokerIngestTimestamp, timestamp, classId (v1 taxonomy)."""
+    """ELASTICC v0_9 rows + brokerIngestTimestamp, timestamp, classId (v1 taxonomy), from a population.
+
+    The same ``diaObjectId`` comes back night after night; ``diaSource`` is tonight's detection,
+    ``prvDiaSources`` the source's earlier detections and ``prvDiaForcedSources`` the forced
+    photometry of every earlier epoch (detected or not) of the history window.
+    """
 
     BANDS = np.array(list("ugrizY"), dtype=object)
+    ZP = 27.5  # ELASTICC FLUXCAL zero point: flux = 10 ** (-0.4 * (mag - 27.5))
 
-    def __init__(self, night: dt.date, seed: int):
+    def __init__(self, night: dt.date, seed: int, population: objects.Population | None = None):
         self.night = night
         self.era = "v0_9"
         self.schema = schemas.era_arrow_schema("elasticc", "v0_9")
         self.rng = np.random.default_rng([seed, night.toordinal(), 7])
-        counts = taxonomy.elasticc_class_counts()
-        self.class_ids = np.array(list(counts), dtype=np.int32)
-        p = np.array(list(counts.values()), dtype=float)
-        self.class_p = p / p.sum()
-        self.mjd0 = night.toordinal() - dt.date(1858, 11, 17).toordinal()
+        self.pop = population if population is not None else elasticc_population(seed)
+        self.ordinal = night.toordinal()
         self.tns_rows: list = []
+        self.plan = None
 
-    def _sources(self, typ, n, mjd, ra, dec, obj, ids, extra=None):
+    def plan_night(self, n_alerts: int) -> int:
+        rows, slots = self.pop.plan_night(self.rng, self.ordinal, n_alerts)
+        self.pop.new_rows = []
+        obs = self.pop.observe(rows, self.ordinal, slots)
+        order = np.argsort(obs["jd"], kind="stable")
+        self.plan = (rows[order], slots[order], {k: v[order] for k, v in obs.items()})
+        return len(rows)
+
+    def _ids(self, key, night, slot) -> np.ndarray:
+        return (objects.hash64(key, night, slot, objects.CAND) >> np.uint64(12)).astype(np.int64)
+
+    def _flux(self, mag, sigma_mag, key, night, slot):
+        """Fluxes of an epoch: the model flux + a Gaussian error (can be negative, as forced photometry)."""
+        true = 10 ** (-0.4 * (np.minimum(mag, 40) - self.ZP))
+        err = np.maximum(true * sigma_mag / 1.0857, 10 ** (-0.4 * (self.pop.depth + 1.5 - self.ZP)))
+        flux = true + err * objects.gauss(key, night, slot, objects.NOISE2)
+        return flux.astype(np.float32), err.astype(np.float32)
+
+    def _sources(self, typ, n, ids, obj, mjd, band, ra, dec, flux, err):
         rng = self.rng
-        flux = rng.lognormal(6, 1.2, n).astype(np.float32)
-        err = (flux * rng.uniform(0.03, 0.3, n)).astype(np.float32)
         vals = {"diaSourceId": ids, "diaForcedSourceId": ids, "ccdVisitId": rng.integers(10**5, 10**7, n),
                 "diaObjectId": obj, "parentDiaSourceId": pa.nulls(n, pa.int64()), "midPointTai": mjd,
-                "filterName": self.BANDS[rng.integers(0, 6, n)], "ra": ra, "decl": dec,
+                "filterName": self.BANDS[band], "ra": ra, "decl": dec,
                 "psFlux": flux, "psFluxErr": err, "snr": (flux / err).astype(np.float32),
                 "nobs": rng.integers(1, 300, n).astype(np.float32), "totFlux": flux * 1.1, "totFluxErr": err * 1.1,
                 "diaNoise": err}
-        vals.update(extra or {})
         return _struct(rng, typ, n, {f.name: vals[f.name] for f in typ if f.name in vals})
 
-    def _history(self, typ, n, counts, mjd, ra, dec, obj, id_base):
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(counts, out=offsets[1:])
-        total = int(offsets[-1])
-        owner = np.repeat(np.arange(n), counts)
-        pm = mjd[owner] - self.rng.uniform(0.5, 400, total)
-        st = self._sources(typ, total, pm, ra[owner], dec[owner], obj[owner], id_base + np.arange(total))
-        return pa.ListArray.from_arrays(pa.array(offsets), st, type=pa.list_(typ))
-
     def chunk(self, start: int, n: int) -> pa.RecordBatch:
-        rng = self.rng
+        if self.plan is None:
+            self.plan_night(n)
+            start = 0
+        rows, slots, obs = self.plan
+        sl = slice(start, start + n)
+        rows, slots, obs = rows[sl], slots[sl], {k: v[sl] for k, v in obs.items()}
+        n = len(rows)
+        rng, pop, a = self.rng, self.pop, self.pop.a
         t = {f.name: f.type for f in self.schema}
-        ra = rng.uniform(0, 360, n)
-        dec = np.degrees(np.arcsin(rng.uniform(-1, np.sin(np.radians(10)), n)))
-        mjd = self.mjd0 + rng.uniform(0, 1, n)
-        base = (self.night.toordinal() * 10**6 + start) * 10**3
-        obj = rng.integers(10**6, 10**8, n)
-        src_ids = base + np.arange(n)
-        dia_src = self._sources(t["diaSource"], n, mjd, ra, dec, obj, src_ids)
-        prv = self._history(t["prvDiaSources"].value_type, n, np.clip(rng.lognormal(np.log(8), 0.9, n), 0, 240).astype(np.int32),
-                            mjd, ra, dec, obj, base + 10**8)
-        forced = self._history(t["prvDiaForcedSources"].value_type, n, np.clip(rng.lognormal(np.log(27), 0.8, n), 0, 300).astype(np.int32),
-                               mjd, ra, dec, obj, base + 2 * 10**8)
-        nondet = self._history(t["prvDiaNondetectionLimits"].value_type, n, rng.integers(0, 5, n).astype(np.int32),
-                               mjd, ra, dec, obj, base + 3 * 10**8)
+        keys = a["key"][rows]
+        obj = (keys >> np.uint64(34)).astype(np.int64) + 10**6
+        mjd = obs["jd"] - 2400000.5
+        ra, dec = pop.position(rows, obs["jd"])
+        src_ids = self._ids(keys, self.ordinal, slots)
+        flux, err = self._flux(obs["true_mag"], obs["sigma"], keys, self.ordinal, slots)
+        dia_src = self._sources(t["diaSource"], n, src_ids, obj, mjd, obs["band"], ra, dec, flux, err)
+
+        # history: every earlier epoch of the window (forced photometry), detections also as sources
+        win = pop.window
+        back = np.repeat(np.arange(win, -1, -1), objects.SLOTS)
+        eslot = np.tile(np.arange(objects.SLOTS), win + 1)
+        before = (back > 0) | (eslot < slots[:, None])
+        owner = np.repeat(np.arange(n), len(back)).reshape(n, -1)[before]
+        e_night = np.broadcast_to(self.ordinal - back, (n, len(back)))[before]
+        e_slot = np.broadcast_to(eslot, (n, len(back)))[before]
+        ob = pop.observe(rows[owner], e_night, e_slot)
+        i = ob["idx"]
+        owner, e_night, e_slot = owner[i], e_night[i], e_slot[i]
+        e_rows = rows[owner]
+        started = e_night >= a["first_night"][e_rows] - 5     # forced photometry starts near the first detection
+        keep = np.isin(a["kind"][e_rows], [objects.SN, objects.KN, objects.ML]) & ~started
+        keep = ~keep
+        owner, e_night, e_slot, e_rows = owner[keep], e_night[keep], e_slot[keep], e_rows[keep]
+        ob = {k: v[keep] for k, v in ob.items() if k != "idx"}
+        pkey = ob["key"]
+        pflux, perr = self._flux(ob["true_mag"], ob["sigma"], pkey, e_night, e_slot)
+        pmjd = ob["jd"] - 2400000.5
+        pra, pdec = pop.position(e_rows, ob["jd"])
+        pids = self._ids(pkey, e_night, e_slot)
+
+        def hist(typ, sel):
+            counts = np.bincount(owner[sel], minlength=n)
+            offsets = np.zeros(n + 1, dtype=np.int32)
+            np.cumsum(counts, out=offsets[1:])
+            st = self._sources(typ, int(sel.sum()), pids[sel], obj[owner[sel]], pmjd[sel], ob["band"][sel],
+                               pra[sel], pdec[sel], pflux[sel], perr[sel])
+            return pa.ListArray.from_arrays(pa.array(offsets), st, type=pa.list_(typ))
+
+        prv = hist(t["prvDiaSources"].value_type, ob["detected"])
+        forced = hist(t["prvDiaForcedSources"].value_type, np.ones(len(owner), bool))
+        nondet_t = t["prvDiaNondetectionLimits"].value_type
+        nondet = pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), _struct(rng, nondet_t, 0, {}),
+                                          type=pa.list_(nondet_t))
         objtype = t["diaObject"]
-        dia_obj = _struct(rng, objtype, n, {
-            "diaObjectId": obj, "ra": ra, "decl": dec, "simVersion": np.full(n, "v1", dtype=object),
-            **{f.name: rng.uniform(0, 1, n).astype(np.float32) for f in objtype if f.name.startswith(("mwebv", "z_final", "hostgal"))},
-        })
-        class_id = rng.choice(self.class_ids, size=n, p=self.class_p).astype(np.int32)
+        host = {f.name: objects.unit(keys, -1 - k, 0, objects.POS4).astype(np.float32)  # per source, not per alert
+                for k, f in enumerate(f for f in objtype if f.name.startswith(("mwebv", "z_final", "hostgal")))}
+        dia_obj = _struct(rng, objtype, n, {"diaObjectId": obj, "ra": a["ra"][rows], "decl": a["dec"][rows],
+                                            "simVersion": np.full(n, "v1", dtype=object), **host})
+        class_id = np.array(pop.labels, dtype=np.int32)[a["label"][rows]]
+        self.last_labels = (class_id.astype(str), np.full(n, "Unknown", dtype=object))
         ingest_us = int((dt.datetime(2022, 10, 1) - dt.datetime(1970, 1, 1)).total_seconds() * 1e6) + \
             (self.night.toordinal() % 100) * 86400 * 10**6 + rng.integers(0, 86400 * 10**6, n)
         columns = {
@@ -465,6 +588,27 @@ class ElasticcNight:
             "classId": pa.array(class_id, pa.int32()),
         }
         return pa.RecordBatch.from_arrays([columns[f.name] for f in self.schema], schema=self.schema)
+
+
+# ELASTICC class -> brightness model (v1 taxonomy, engine.taxonomy.ELASTICC_V1_NAMES)
+ELASTICC_KINDS = {111: objects.SN, 112: objects.SN, 113: objects.SN, 114: objects.SN, 115: objects.SN,
+                  121: objects.KN, 122: objects.KN, 123: objects.PERIODIC, 124: objects.ML,
+                  131: objects.SN, 132: objects.SN, 133: objects.SN, 134: objects.SN, 135: objects.SN,
+                  211: objects.PERIODIC, 212: objects.PERIODIC, 213: objects.PERIODIC, 214: objects.PERIODIC,
+                  215: objects.PERIODIC, 221: objects.AGN}
+# LSST bands ugrizY: visit shares (WFD-like) and colour weights (r = reference, > 0 bluer)
+LSST_BANDS = ((0.07, 1.8), (0.10, 1.0), (0.22, 0.0), (0.22, -0.5), (0.20, -0.8), (0.19, -1.0))
+
+
+def elasticc_population(seed: int) -> objects.Population:
+    """ELASTICC sources: the real per-class counts of Fink's lake, the LSST southern footprint,
+    LSST depth (~23.6 mag 5-sigma) and bands, 45 nights of history (forced photometry)."""
+    counts = taxonomy.elasticc_class_counts()
+    ids = list(counts)
+    return objects.Population([str(c) for c in ids], np.array(list(counts.values()), dtype=float), seed,
+                              sky=lambda rng, kinds: sky.draw(rng, kinds, sky.LSST_DEC), epoch_jd=epoch_jd,
+                              kinds=[ELASTICC_KINDS.get(int(c), objects.SN) for c in ids],
+                              min_dec=sky.LSST_DEC[0], depth=23.6, bands=LSST_BANDS, window=45)
 
 
 # --------------------------------------------------------------------------- real samples
@@ -524,8 +668,10 @@ def build_archive(survey: str, start: dt.date, nights: int, alerts_per_night: in
     tns_rows: list = []
     samples_done: set[str] = set()
     total = 0
+    population = warm_population(survey, seed, start, alerts_per_night)
     for night in night_list:
-        gen = ZtfNight(night, seed, bank) if survey == "ztf" else ElasticcNight(night, seed)
+        gen = (ZtfNight(night, seed, bank, population) if survey == "ztf" else ElasticcNight(night, seed, population))
+        gen.plan_night(alerts_per_night)
         path = layout.night_dir(out, night)
         path.mkdir(parents=True, exist_ok=True)
         tmp = path / ".part-0.parquet.tmp"
@@ -549,6 +695,7 @@ def build_archive(survey: str, start: dt.date, nights: int, alerts_per_night: in
             writer.close()
         tmp.replace(path / "part-0.parquet")
         tns_rows += gen.tns_rows
+        population.retire(night.toordinal() + 1)
     if bar:
         bar.close()
     _write_tns(out, tns_rows, seed)
@@ -561,6 +708,24 @@ def build_archive(survey: str, start: dt.date, nights: int, alerts_per_night: in
         from engine.stats import build_index
         build_index(out, progress=progress)
     return meta
+
+
+BURN_IN_NIGHTS = 40
+
+
+def warm_population(survey: str, seed: int, start: dt.date, alerts_per_night: int) -> objects.Population:
+    """A population already in its steady state on the first night: the nights before the start
+    are planned (sources created, detected, retired) without writing anything, so the first
+    night's alerts have earlier detections and the mix of new and returning sources of any night."""
+    pop = ztf_population(seed) if survey == "ztf" else elasticc_population(seed)
+    rng = np.random.default_rng([seed, start.toordinal(), 17])
+    first = start.toordinal()
+    for night in range(first - BURN_IN_NIGHTS, first):
+        pop.plan_night(rng, night, alerts_per_night)
+        pop.new_rows = []
+        pop.retire(night + 1)
+    pop.new_rows = [np.arange(len(pop))]  # the first night registers the survivors (their TNS entries)
+    return pop
 
 
 def _dictionary_columns(schema: pa.Schema) -> list[str]:
