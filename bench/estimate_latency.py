@@ -89,7 +89,7 @@ def apptest_path(repeats: int) -> dict:
     """Time full reruns of the page after widget changes (AppTest, no browser)."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "streamlit_app.py"), default_timeout=120)
     t = time.perf_counter()
     at.run()
     first = time.perf_counter() - t

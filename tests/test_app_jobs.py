@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from _app_support import app_settings, assert_clean, metric, new_app, rerun_until  # noqa: F401
+from tests.helpers import assert_clean, metric, new_app, rerun_until
 
 STATE: dict = {}
 

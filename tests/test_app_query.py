@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from _app_support import app_settings, assert_clean, metric, new_app  # noqa: F401  (fixture)
+from tests.helpers import assert_clean, metric, new_app
 
 
 def _count(text: str) -> int:

@@ -17,11 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT
-from consumer_helpers import make_values, publish
 from kafka_io.client_config import base_config, producer_config
 from kafka_io.manifest import Manifest, publish_manifest
 from kafka_io.producer import PartitionWriter, create_transfer_topics, finalize
+from tests.helpers import ROOT, make_values, publish
 
 
 @pytest.fixture

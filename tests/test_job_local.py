@@ -18,7 +18,7 @@ from engine.job.launcher import cancel_job, launch_job, wait_job
 from engine.job.store import load_job, read_log
 from kafka_io.client_config import base_config
 from kafka_io.manifest import read_manifest
-from tests.job_helpers import consume_all, expected_rows
+from tests.helpers import cli, consume_all, expected_rows
 
 NIGHTS = ["2021-11-22", "2021-11-23"]  # the nights of the small_archive fixture (conftest)
 
@@ -126,7 +126,6 @@ def test_auto_engine_uses_threshold(job_env, monkeypatch):
 
 
 def test_cli_test_job_publishes_ten_alerts(job_env):
-    from tests.job_helpers import cli
 
     result = cli("submit", "--survey", "ztf", "--start", NIGHTS[0], "--stop", NIGHTS[-1], "--test",
                  "--engine", "local", "--wait")
@@ -162,7 +161,6 @@ def test_elasticc_job_then_download_partitioned_by_classid(settings_env, tmp_pat
 
     from engine.archive.generator import build_archive
     from engine.config import load_settings
-    from tests.job_helpers import cli
 
     archive = tmp_path / "elasticc"
     build_archive("elasticc", dt.date(2023, 11, 27), 2, 200, archive, seed=5, progress=False)

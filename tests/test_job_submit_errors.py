@@ -8,7 +8,7 @@ import os
 import pytest
 
 from kafka_io.broker import free_port
-from tests.job_helpers import cli
+from tests.helpers import cli
 
 
 @pytest.fixture
