@@ -129,7 +129,7 @@ def live_download() -> None:
         if st_now.complete:
             st.success(f"All {fmt.count_h(st_now.downloaded)} alerts of the job's manifest are in "
                        f"`{st_now.outdir}`.", icon=":material/task_alt:")
-            st.page_link("app_pages/explore.py", label="Explore the downloaded alerts",
+            st.page_link("explore.py", label="Explore the downloaded alerts",
                          icon=":material/insights:", query_params={"folder": st_now.outdir})
         if st_now.partitions:
             per_part = (st_now.manifest or {}).get("partitions") or {}

@@ -23,7 +23,7 @@ except Exception as exc:
 
 if not records:
     st.info("No job yet: define a query and submit a job first.", icon=":material/folder_open:")
-    st.page_link("app_pages/query.py", label="Define your query", icon=":material/tune:")
+    st.page_link("query.py", label="Define your query", icon=":material/tune:")
 else:
     retention = settings.kafka.retention_days * 86400
     table = pd.DataFrame([{
@@ -86,7 +86,7 @@ else:
             else:
                 st.warning("Job cancelled.", icon=":material/stop_circle:")
             if rec.state == "done":
-                st.page_link("app_pages/download.py", label="Download this topic",
+                st.page_link("download.py", label="Download this topic",
                              icon=":material/download:", query_params={"topic": rec.topic})
             with st.expander("Log", expanded=True):
                 st.code(services.job_log(settings, job_id, tail=60) or "(empty)", language=None,

@@ -191,5 +191,5 @@ with right:
                                mime="application/x-yaml", key="spec_download", on_click="ignore",
                                icon=":material/description:", width="stretch",
                                help="Resubmit later with: fink-transfer submit --spec spec.yaml")
-            c2.page_link("app_pages/monitor.py", label="Monitor this job", icon=":material/monitoring:",
+            c2.page_link("monitor.py", label="Monitor this job", icon=":material/monitoring:",
                          query_params={"job": sub["job_id"]})

@@ -184,3 +184,40 @@ def chromium_page():
         finally:
             context.close()
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(tmp_path_factory):
+    """The project built as a wheel and installed (no editable link) in a fresh venv outside the tree.
+
+    Only the project comes from the wheel: to stay fast, the venv sees the test venv's
+    dependencies through a ``.pth`` line (appended after its own site-packages, so the wheel's
+    ``engine`` wins). Returns the venv's bin folder and an environment free of PYTHONPATH.
+    """
+    import subprocess
+    import sys
+    import sysconfig
+    from types import SimpleNamespace
+
+    from tests.helpers import ROOT
+
+    base = tmp_path_factory.mktemp("wheel")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("FINK_TRANSFER_")}
+    run = dict(check=True, capture_output=True, text=True, timeout=300, cwd=base, env=env)
+    src = base / "src"  # a copy: the build leaves build/ and *.egg-info beside the sources
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "var", "build", "*.egg-info",
+                                                             "__pycache__", "test-output", "data"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), str(src)],
+                   **run)
+    wheel = next((base / "dist").glob("fink_transfer-*.whl"))
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], **run)
+    site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               **run).stdout.strip())
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
+                    "--no-deps", str(wheel)], **run)
+    # after the install: pip would otherwise see the test venv's fink-transfer and skip the wheel
+    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (site / "test_venv_dependencies.pth").write_text("\n".join(sorted(deps)) + "\n")
+    return SimpleNamespace(bin=venv / "bin", site=site, env=dict(env, FINK_TRANSFER_DATA_DIR=str(base / "var")),
+                           cwd=base)
