@@ -84,7 +84,7 @@ def rerun_until(at, predicate, timeout: float = 120, every: float = 0.5):
             return at
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached; page text: "
-                                 + " | ".join(m.value for m in at.markdown)[:2000])
+                                 + " | ".join([e.value for e in at.error] + [m.value for m in at.markdown])[:2000])
         time.sleep(every)
 
 

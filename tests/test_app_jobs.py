@@ -10,11 +10,17 @@ import pytest
 from tests.helpers import assert_clean, metric, new_app, rerun_until
 
 
-def published(settings, topic: str) -> int:
-    """Alerts the job published, from the topic's completion manifest (not from another test)."""
+def published(settings, job_id: str, topic: str) -> int:
+    """Alerts the job published, once it is done, from the topic's completion manifest.
+
+    Each test gets it itself, so none depends on another having run (or waited) first.
+    """
+    from engine.job.launcher import wait_job
     from kafka_io.client_config import base_config
     from kafka_io.manifest import read_manifest
 
+    rec = wait_job(settings, job_id, timeout=180)
+    assert rec.state == "done", rec.error
     return read_manifest(base_config(settings), topic).total
 
 
@@ -51,7 +57,7 @@ def test_monitor_follows_the_job_to_done(submitted, app_settings):
                      or any("failed" in e.value for e in a.error), timeout=180)
     assert_clean(at)
     assert at.selectbox(key="monitor_job").value == job_id
-    assert int(metric(at, "Published").replace(",", "")) == published(app_settings, topic) > 0
+    assert int(metric(at, "Published").replace(",", "")) == published(app_settings, job_id, topic) > 0
     logs = [c.value for c in at.code]
     assert logs and logs[0].strip()
     # the topic table lists the topic with its expiry
@@ -61,6 +67,7 @@ def test_monitor_follows_the_job_to_done(submitted, app_settings):
 
 def test_download_page_downloads_the_topic(submitted, app_settings):
     job_id, topic, _ = submitted
+    expected = published(app_settings, job_id, topic)
     at = new_app()
     at.query_params["topic"] = topic
     at.switch_page("download.py").run()
@@ -71,19 +78,20 @@ def test_download_page_downloads_the_topic(submitted, app_settings):
                      timeout=180)
     assert_clean(at)
     written = int(metric(at, "Alerts written").replace(",", ""))
-    assert written == published(app_settings, topic) > 0
+    assert written == expected > 0
     assert at.json, "the completeness manifest is shown"
 
 
 def test_download_again_resumes_without_duplicates(submitted, app_settings):
     job_id, topic, _ = submitted
+    expected = published(app_settings, job_id, topic)
     at = new_app()
     at.query_params["topic"] = topic
     at.switch_page("download.py").run()
     at.button(key="download_start").click().run()
     at = rerun_until(at, lambda a: any("Complete" in (p.text or "") for p in a.get("progress")),
                      timeout=120)
-    assert int(metric(at, "Alerts written").replace(",", "")) == published(app_settings, topic)
+    assert int(metric(at, "Alerts written").replace(",", "")) == expected
 
 
 def test_reload_reattaches_to_the_job_in_the_url(submitted, app_settings):
