@@ -130,12 +130,12 @@ def _sample(archive_dir, night: dt.date, tns) -> pa.Table:
 
 def build_index(archive_dir, progress: bool = False) -> Path:
     """(Re)build ``_stats/index.parquet`` for every night of the archive; returns its path."""
-    from engine.archive.generator import Progress
+    from engine.progress import progress_bar
 
     nights = layout.require_archive(archive_dir)
     survey = layout.detect_survey(archive_dir)
     tns = load_tns_catalog(archive_dir)
-    bar = Progress(len(nights), "index", unit="nights") if progress else None
+    bar = progress_bar(len(nights), "index", unit="nights") if progress else None
     parts = []
     for night in nights:
         parts.append(night_stats(archive_dir, night, survey, tns))

@@ -133,6 +133,7 @@ def test_cli_test_job_publishes_ten_alerts(job_env):
     topic = next(ln.split(": ", 1)[1] for ln in result.stdout.splitlines() if ln.startswith("topic: "))
     assert f"fink_datatransfer -topic {topic} -outdir {topic} -partitionby finkclass" in result.stdout
     assert "state: done, published: 10" in result.stdout
+    assert "publishing: 100%" in result.stderr and "10/10" in result.stderr  # the --wait bar on stderr
     assert read_manifest(base_config(job_env), topic).total == 10
     listed = cli("jobs", "list")
     assert listed.returncode == 0 and topic in listed.stdout and "done" in listed.stdout
