@@ -59,16 +59,11 @@ def build_spec(args) -> dict:
 
 def run(args) -> int:
     from engine.config import load_settings
-    from engine.job.launcher import launch_job
-    from engine.job.plan import plan_job
-    from kafka_io.broker import ensure_broker
+    from engine.job.launcher import submit_job
     from kafka_io.topics import client_command
 
     settings = load_settings()
-    spec = build_spec(args)
-    plan = plan_job(settings, spec, test=args.test)
-    ensure_broker(settings)
-    rec = launch_job(settings, plan.spec, test=args.test, engine=args.engine, master=args.master)
+    plan, rec = submit_job(settings, build_spec(args), test=args.test, engine=args.engine, master=args.master)
     print(f"job: {rec.job_id}")
     print(f"topic: {rec.topic}")
     print(f"nights: {len(plan.nights)} ({plan.nights[0]}..{plan.nights[-1]}), content: {plan.content}"

@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from engine.errors import UserError
+from engine.supervisor import reap
 
 SURVEY_LABELS = {"ztf": "ZTF", "elasticc": "ELAsTiCC"}
 
@@ -192,13 +193,15 @@ def exact_count(settings, spec, timeout_s: float = 60.0):
 # ------------------------------------------------------------------------------------- jobs
 
 def submit(settings, spec, test: bool, estimated: int | None = None):
-    """Launch the publishing job in its own process; returns its JobRecord.
+    """Validate and launch the job exactly as ``fink-transfer submit`` does; returns its JobRecord.
 
     ``engine="auto"``: small selections take the single-machine path (jobs.small_job_threshold).
     """
-    from engine.job.launcher import launch_job
+    from engine.job.launcher import submit_job
 
-    return launch_job(settings, spec, test=test, engine="auto", estimated=estimated)
+    _plan, rec = submit_job(settings, spec, test=test, engine="auto", estimated=estimated)
+    _broker_topics.clear()  # the new topic shows at once on Monitor
+    return rec
 
 
 def job_spec_yaml(settings, job_id: str) -> str:
@@ -299,14 +302,6 @@ def start_download(settings, topic: str, outdir: str, nconsumers: int, batchsize
     return _start(options, download_dir(settings, topic))
 
 
-def _reap(pid) -> None:
-    """Collect our finished child so it does not linger as a zombie."""
-    try:
-        os.waitpid(int(pid), os.WNOHANG)
-    except (ChildProcessError, ValueError, TypeError, OSError):
-        pass
-
-
 def download_status(settings, topic: str) -> DownloadView | None:
     """Live status of the download of ``topic``, or None if it never started."""
     from kafka_io.consumer.status import read_download_status
@@ -315,8 +310,7 @@ def download_status(settings, topic: str) -> DownloadView | None:
     if not (folder / "status.json").is_file():
         return None
     data = read_download_status(folder)
-    if data.get("pid"):
-        _reap(data["pid"])
+    reap(data.get("pid"))
     parts = []
     for p, info in sorted((data.get("partitions") or {}).items(), key=lambda kv: int(kv[0])):
         info = info or {}

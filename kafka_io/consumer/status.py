@@ -19,12 +19,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.fileio import pid_alive, write_json_atomic
+from engine import supervisor
+from engine.fileio import write_json_atomic
+from engine.supervisor import pid_alive
 
 STATUS_NAME = "status.json"
 LOG_NAME = "download.log"
@@ -82,27 +83,18 @@ class DownloadHandle:
         return self.status()
 
 
-def _project_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
-
-
 def start_download(options, status_dir: str | os.PathLike) -> DownloadHandle:
     """Launch ``python -m cli download`` as its own process (own session, log in ``status_dir``)."""
     status_dir = Path(status_dir)
     status_dir.mkdir(parents=True, exist_ok=True)
     status_file = status_dir / STATUS_NAME
-    cmd = [sys.executable, "-m", "cli", "download", *options.to_argv(), "--status-file", str(status_file)]
-    env = dict(os.environ)
-    root = _project_root()
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     # Written before the launch, so the child's own updates (same pid) can never be overwritten.
     write_json_atomic(status_file, {"state": "starting", "pid": None, "topic": options.topic,
-                              "outdir": str(Path(options.outdir).resolve()), "options": options.to_dict(),
-                              "alerts_written": 0, "error": None, "completeness": None,
-                              "started_at": time.time(), "updated_at": time.time()})
-    with open(status_dir / LOG_NAME, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=root, start_new_session=True)
+                                    "outdir": str(Path(options.outdir).resolve()), "options": options.to_dict(),
+                                    "alerts_written": 0, "error": None, "completeness": None,
+                                    "started_at": time.time(), "updated_at": time.time()})
+    proc = supervisor.spawn(supervisor.cli_command("download", *options.to_argv(), "--status-file", str(status_file)),
+                            status_dir / LOG_NAME)
     (status_dir / PID_NAME).write_text(str(proc.pid))
     return DownloadHandle(status_dir, proc.pid, proc)
 
@@ -132,8 +124,4 @@ def cancel_download(status_dir: str | os.PathLike) -> bool:
     pid = data.get("pid")
     if data.get("state") in TERMINAL or not pid:
         return False
-    try:
-        os.kill(int(pid), signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    return True
+    return supervisor.send_signal(int(pid), signal.SIGTERM, group=False)  # its workers ignore SIGTERM anyway
