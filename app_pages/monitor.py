@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from components import fmt, services, widgets
+from engine.errors import UserError
 
 settings = services.get_settings()
 ss = st.session_state
@@ -17,7 +18,7 @@ st.caption("Jobs publish your selection to a Kafka topic. Progress refreshes by 
 
 try:
     records = services.jobs(settings)
-except Exception as exc:
+except UserError as exc:
     widgets.show_user_error(exc)
     records = []
 
@@ -65,7 +66,7 @@ else:
                                             width="stretch"):
                 try:
                     rec = services.cancel(settings, job_id)
-                except Exception as exc:
+                except UserError as exc:
                     widgets.show_user_error(exc)
                 st.rerun()
             m1, m2, m3, m4 = st.columns(4)
@@ -103,7 +104,7 @@ if problem:
 else:
     try:
         topics = services.broker_topics(settings)
-    except Exception as exc:
+    except UserError as exc:
         widgets.show_user_error(exc)
         topics = []
     if topics:

@@ -58,6 +58,7 @@ def library_path(repeats: int) -> dict:
 
     warnings.filterwarnings("ignore")
     from components import charts, services
+    from engine.query import JobSpec
 
     settings = services.get_settings()
     t0 = time.perf_counter()
@@ -75,7 +76,8 @@ def library_path(repeats: int) -> dict:
     samples = []
     for lo, hi, classes, cond, content in variants:
         t = time.perf_counter()
-        spec = services.make_spec("ztf", lo, hi, classes, cond, content)
+        spec = JobSpec(survey="ztf", start=lo, stop=hi, classes=classes or ["allclasses"], conditions=cond,
+                       content=content)
         issues = services.condition_issues(cond, "ztf")
         est = services.estimate(settings, spec)
         services.eras_in(settings, "ztf", lo, hi)

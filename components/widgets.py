@@ -53,12 +53,9 @@ def missing_nights(nights: list[dt.date], start: dt.date, stop: dt.date) -> list
     return out
 
 
-def show_user_error(exc: Exception) -> None:
-    """One line, never a traceback: UserError as is, anything else summarised."""
-    if isinstance(exc, UserError):
-        st.error(str(exc), icon=":material/warning:")
-    else:
-        st.error(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", icon=":material/warning:")
+def show_user_error(exc: UserError) -> None:
+    """One line, never a traceback (services turned every library failure into a UserError)."""
+    st.error(str(exc), icon=":material/warning:")
 
 
 def remember_query_param(name: str, value: str | None) -> None:

@@ -99,6 +99,47 @@ def start_download(options, status_dir: str | os.PathLike) -> DownloadHandle:
     return DownloadHandle(status_dir, proc.pid, proc)
 
 
+@dataclass(frozen=True)
+class DownloadView:
+    """What a user is shown of a download's status file (the app's Download page)."""
+
+    state: str
+    downloaded: int
+    expected: int | None
+    rate: float | None
+    rate_mb: float | None
+    processes: int | None
+    error: str | None
+    partitions: list[dict]
+    manifest: dict | None
+    outdir: str
+    waiting_for_job: bool
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("starting", "running")
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "done"
+
+
+def download_view(status_dir: str | os.PathLike) -> DownloadView | None:
+    """The live status of the download kept in ``status_dir``, or None if it never started."""
+    if not (Path(status_dir) / STATUS_NAME).is_file():
+        return None
+    data = read_download_status(status_dir)
+    parts = [{"partition": int(p), "written": (info or {}).get("written"),
+              "next offset": (info or {}).get("next_offset"), "last offset": (info or {}).get("target_last_offset")}
+             for p, info in sorted((data.get("partitions") or {}).items(), key=lambda kv: int(kv[0]))]
+    return DownloadView(
+        state=str(data.get("state") or "unknown"), downloaded=int(data.get("alerts_written") or 0),
+        expected=data.get("expected"), rate=data.get("rate_alerts_s"), rate_mb=data.get("rate_mb_s"),
+        processes=data.get("processes"), error=data.get("error"), partitions=parts,
+        manifest=data.get("completeness"), outdir=str(data.get("outdir") or ""),
+        waiting_for_job=bool(data.get("waiting_for_job")))
+
+
 def read_download_status(status_dir: str | os.PathLike) -> dict:
     """The status dict; a non-terminal state whose process is gone becomes ``failed``."""
     path = Path(status_dir) / STATUS_NAME
@@ -112,6 +153,7 @@ def read_download_status(status_dir: str | os.PathLike) -> dict:
     pid = data.get("pid")
     if pid is None and (Path(status_dir) / PID_NAME).is_file():
         pid = data["pid"] = int((Path(status_dir) / PID_NAME).read_text())
+    supervisor.reap(pid)  # a download this process started, finished: no zombie left behind
     if data.get("state") not in TERMINAL and pid and not pid_alive(int(pid)):
         data["state"] = "failed"
         data["error"] = data.get("error") or "the download process ended unexpectedly (see download.log)"
