@@ -7,11 +7,12 @@ import datetime as dt
 import streamlit as st
 
 from engine.errors import UserError
+from engine.job.store import TERMINAL as JOB_TERMINAL
 
 STATE_ICONS = {"queued": ":gray[:material/schedule:]", "starting": ":blue[:material/autorenew:]",
                "running": ":blue[:material/autorenew:]", "done": ":green[:material/check_circle:]",
                "failed": ":red[:material/error:]", "cancelled": ":gray[:material/cancel:]"}
-TERMINAL = ("done", "failed", "cancelled", "complete", "completed")
+TERMINAL = JOB_TERMINAL  # the states a job (or a download) ends in
 
 
 def state_label(state: str) -> str:

@@ -86,7 +86,7 @@ def _wait_publishing(settings, rec, timeout=90):
 
 
 def test_cancel_publishes_cancelled_manifest(job_env, monkeypatch):
-    monkeypatch.setenv("FINK_TRANSFER_JOB_THROTTLE_S", "30")  # each batch waits: time to cancel
+    monkeypatch.setenv("FINK_TRANSFER_JOBS__THROTTLE_S", "30")  # each batch waits: time to cancel
     rec = launch_job(job_env, _spec(), engine="local")
     _wait_publishing(job_env, rec)
     t0 = time.monotonic()
@@ -98,7 +98,7 @@ def test_cancel_publishes_cancelled_manifest(job_env, monkeypatch):
 
 
 def test_job_killed_minus_9_is_reported_failed(job_env, monkeypatch):
-    monkeypatch.setenv("FINK_TRANSFER_JOB_THROTTLE_S", "30")
+    monkeypatch.setenv("FINK_TRANSFER_JOBS__THROTTLE_S", "30")
     rec = launch_job(job_env, _spec(), engine="local")
     _wait_publishing(job_env, rec)
     os.killpg(load_job(job_env, rec.job_id).pid, signal.SIGKILL)

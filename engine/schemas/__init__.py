@@ -24,7 +24,6 @@ SCHEMA_DIR = Path(__file__).resolve().parent
 SURVEYS = ("ztf", "elasticc")
 
 ZTF_ERAS = ("2019-2021", "2022", "2023+")
-ELASTICC_ERAS = ("v0_9",)
 
 # --------------------------------------------------------------------------- Avro files
 
