@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import assert_clean, metric, new_app, rerun_until
+from tests.helpers import assert_clean, cli, metric, new_app, rerun_until
 
 
 def published(settings, job_id: str, topic: str) -> int:
@@ -104,10 +104,16 @@ def test_reload_reattaches_to_the_job_in_the_url(submitted, app_settings):
 
 
 def test_explore_page_shows_the_download(submitted, app_settings):
+    job_id, topic, _ = submitted
+    expected = published(app_settings, job_id, topic)
+    # the download this page explores, made here (resumed if the Download tests already made it)
+    outdir = app_settings.downloads_dir / topic / "parquet"
+    done = cli("download", "-topic", topic, "-outdir", str(outdir), "-partitionby", "finkclass")
+    assert done.returncode == 0, done.stderr
     at = new_app()
     at.switch_page("explore.py").run()
     assert_clean(at)
-    assert int(metric(at, "Alerts").replace(",", "")) > 0
+    assert int(metric(at, "Alerts").replace(",", "")) == expected > 0
     keys = {c.proto.id for c in at.get("plotly_chart")}
     assert len(at.get("plotly_chart")) == 4, keys
     assert at.selectbox(key="explore_folder").value
