@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from components import fmt, services, widgets
+from engine.errors import UserError
 
 settings = services.get_settings()
 ss = st.session_state
@@ -24,7 +25,7 @@ if problem:
 # Topics to offer: finished jobs first (newest first), then other topics on the broker.
 try:
     records = services.jobs(settings)
-except Exception as exc:
+except UserError as exc:
     widgets.show_user_error(exc)
     records = []
 topics = [r.topic for r in records if r.state == "done"]
@@ -35,7 +36,7 @@ if not problem:
             name = t.get("topic") if isinstance(t, dict) else str(t)
             if name and name not in topics:
                 topics.append(name)
-    except Exception as exc:
+    except UserError as exc:
         widgets.show_user_error(exc)
 
 wanted = st.query_params.get("topic")
@@ -71,7 +72,7 @@ with st.container(border=True):
 status = None
 try:
     status = services.download_status(settings, topic)
-except Exception as exc:
+except UserError as exc:
     widgets.show_user_error(exc)
 
 running = bool(status and status.active)
@@ -90,13 +91,13 @@ if start:
             services.start_download(settings, topic, str(Path(outdir).expanduser()), nconsumers,
                                     batchsize, None if partitionby == "none" else partitionby)
             st.rerun()
-        except Exception as exc:
+        except UserError as exc:
             widgets.show_user_error(exc)
 if stop:
     try:
         services.cancel_download(settings, topic)
         st.rerun()
-    except Exception as exc:
+    except UserError as exc:
         widgets.show_user_error(exc)
 
 
@@ -105,7 +106,7 @@ def live_download() -> None:
     """Polls the download's status file; a full rerun once it ends stops the polling."""
     try:
         st_now = services.download_status(settings, topic)
-    except Exception as exc:
+    except UserError as exc:
         widgets.show_user_error(exc)
         return
     if st_now is None:
@@ -129,7 +130,7 @@ def live_download() -> None:
         if st_now.complete:
             st.success(f"All {fmt.count_h(st_now.downloaded)} alerts of the job's manifest are in "
                        f"`{st_now.outdir}`.", icon=":material/task_alt:")
-            st.page_link("app_pages/explore.py", label="Explore the downloaded alerts",
+            st.page_link("explore.py", label="Explore the downloaded alerts",
                          icon=":material/insights:", query_params={"folder": st_now.outdir})
         if st_now.partitions:
             per_part = (st_now.manifest or {}).get("partitions") or {}

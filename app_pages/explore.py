@@ -21,7 +21,7 @@ if wanted and wanted not in folders and Path(wanted).is_dir():
     folders.insert(0, wanted)
 if not folders:
     st.info("Nothing downloaded yet: download a topic first.", icon=":material/folder_open:")
-    st.page_link("app_pages/download.py", label="Download", icon=":material/download:")
+    st.page_link("download.py", label="Download", icon=":material/download:")
     st.stop()
 if wanted in folders and ss.get("_explore_url_folder") != wanted:
     ss["explore_folder"] = wanted

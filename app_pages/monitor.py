@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from components import fmt, services, widgets
+from engine.errors import UserError
 
 settings = services.get_settings()
 ss = st.session_state
@@ -17,13 +18,13 @@ st.caption("Jobs publish your selection to a Kafka topic. Progress refreshes by 
 
 try:
     records = services.jobs(settings)
-except Exception as exc:
+except UserError as exc:
     widgets.show_user_error(exc)
     records = []
 
 if not records:
     st.info("No job yet: define a query and submit a job first.", icon=":material/folder_open:")
-    st.page_link("app_pages/query.py", label="Define your query", icon=":material/tune:")
+    st.page_link("query.py", label="Define your query", icon=":material/tune:")
 else:
     retention = settings.kafka.retention_days * 86400
     table = pd.DataFrame([{
@@ -65,7 +66,7 @@ else:
                                             width="stretch"):
                 try:
                     rec = services.cancel(settings, job_id)
-                except Exception as exc:
+                except UserError as exc:
                     widgets.show_user_error(exc)
                 st.rerun()
             m1, m2, m3, m4 = st.columns(4)
@@ -86,7 +87,7 @@ else:
             else:
                 st.warning("Job cancelled.", icon=":material/stop_circle:")
             if rec.state == "done":
-                st.page_link("app_pages/download.py", label="Download this topic",
+                st.page_link("download.py", label="Download this topic",
                              icon=":material/download:", query_params={"topic": rec.topic})
             with st.expander("Log", expanded=True):
                 st.code(services.job_log(settings, job_id, tail=60) or "(empty)", language=None,
@@ -103,7 +104,7 @@ if problem:
 else:
     try:
         topics = services.broker_topics(settings)
-    except Exception as exc:
+    except UserError as exc:
         widgets.show_user_error(exc)
         topics = []
     if topics:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from components import charts, fmt, services, widgets
+from engine.content import content_options
+from engine.errors import UserError
+from engine.query import JobSpec, parse_conditions_text
+from kafka_io.topics import client_command
 
 settings = services.get_settings()
 ss = st.session_state
@@ -66,7 +70,7 @@ with left:
                  "`candidate.magpsf < 19.5`. Browse the fields below.")
         try:
             issues = services.condition_issues(conditions_text, survey)
-        except Exception as exc:  # never a traceback in the page
+        except UserError as exc:
             issues = []
             widgets.show_user_error(exc)
         lines = conditions_text.splitlines()
@@ -74,7 +78,7 @@ with left:
             text = lines[issue.line - 1].strip() if 0 < issue.line <= len(lines) else ""
             st.error(f"Line {issue.line}: `{text}` — {issue.message}", icon=":material/edit_note:")
         if conditions_text.strip() and not issues:
-            st.caption(f"✓ {len(services.conditions_list(conditions_text))} condition(s) valid. "
+            st.caption(f"✓ {len(parse_conditions_text(conditions_text))} condition(s) valid. "
                        "The estimate does not apply them (they can only lower it): use *Exact count*.")
         fields = services.schema_fields(survey)
         with st.expander(f"Fields you can use ({len(fields)})"):
@@ -85,7 +89,7 @@ with left:
 
     with st.container(border=True):
         st.markdown("##### 5 · Content")
-        choices = services.content_choices(survey)
+        choices = content_options(survey)
         by_key = {c["key"]: c for c in choices}
         content = st.radio("Content", list(by_key), key=f"content_{survey}", horizontal=True,
                            label_visibility="collapsed",
@@ -99,16 +103,16 @@ with right:
         st.info("Pick the last night of the range to see the estimate.", icon=":material/calendar_month:")
     else:
         try:
-            spec = services.make_spec(survey, night_range[0], night_range[1], classes,
-                                      conditions_text, content)
-        except Exception as exc:
+            spec = JobSpec(survey=survey, start=night_range[0], stop=night_range[1],
+                           classes=classes or ["allclasses"], conditions=conditions_text, content=content)
+        except UserError as exc:
             widgets.show_user_error(exc)
 
     est = None
     if spec is not None:
         try:
             est = services.estimate(settings, spec)
-        except Exception as exc:
+        except UserError as exc:
             widgets.show_user_error(exc)
 
     if est is not None:
@@ -142,7 +146,7 @@ with right:
                     try:
                         result = services.exact_count(settings, spec)
                         ss["exact"] = (spec.to_yaml(), result.count, result.method, result.seconds)
-                    except Exception as exc:
+                    except UserError as exc:
                         widgets.show_user_error(exc)
             exact = ss.get("exact")
             if exact and exact[0] == spec.to_yaml():
@@ -167,7 +171,7 @@ with right:
                 ss["submission"] = {"job_id": rec.job_id, "topic": rec.topic, "test": test_clicked,
                                     "survey": survey, "spec_yaml": services.job_spec_yaml(settings, rec.job_id)}
                 widgets.remember_query_param("job", rec.job_id)
-            except Exception as exc:
+            except UserError as exc:
                 widgets.show_user_error(exc)
 
         sub = ss.get("submission")
@@ -178,18 +182,18 @@ with right:
                 sub = ss["submission"] = {"job_id": rec.job_id, "topic": rec.topic, "test": rec.test,
                                           "survey": rec.survey,
                                           "spec_yaml": services.job_spec_yaml(settings, rec.job_id)}
-            except Exception:
+            except UserError:  # no such job (any more)
                 widgets.remember_query_param("job", None)
         if sub:
             kind = "Test job" if sub["test"] else "Job"
             st.success(f"{kind} **{sub['job_id']}** started. Your topic name is **`{sub['topic']}`**.",
                        icon=":material/rocket_launch:")
             st.markdown("Get your data with the official client (or the *Download* page):")
-            st.code(services.client_command(sub["topic"], sub["survey"]), language="bash", wrap_lines=True)
+            st.code(client_command(sub["topic"], sub["survey"]), language="bash", wrap_lines=True)
             c1, c2 = st.columns(2)
             c1.download_button("Job spec (YAML)", data=sub["spec_yaml"], file_name="spec.yaml",
                                mime="application/x-yaml", key="spec_download", on_click="ignore",
                                icon=":material/description:", width="stretch",
                                help="Resubmit later with: fink-transfer submit --spec spec.yaml")
-            c2.page_link("app_pages/monitor.py", label="Monitor this job", icon=":material/monitoring:",
+            c2.page_link("monitor.py", label="Monitor this job", icon=":material/monitoring:",
                          query_params={"job": sub["job_id"]})

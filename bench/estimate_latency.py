@@ -58,6 +58,7 @@ def library_path(repeats: int) -> dict:
 
     warnings.filterwarnings("ignore")
     from components import charts, services
+    from engine.query import JobSpec
 
     settings = services.get_settings()
     t0 = time.perf_counter()
@@ -75,7 +76,8 @@ def library_path(repeats: int) -> dict:
     samples = []
     for lo, hi, classes, cond, content in variants:
         t = time.perf_counter()
-        spec = services.make_spec("ztf", lo, hi, classes, cond, content)
+        spec = JobSpec(survey="ztf", start=lo, stop=hi, classes=classes or ["allclasses"], conditions=cond,
+                       content=content)
         issues = services.condition_issues(cond, "ztf")
         est = services.estimate(settings, spec)
         services.eras_in(settings, "ztf", lo, hi)
@@ -89,7 +91,7 @@ def apptest_path(repeats: int) -> dict:
     """Time full reruns of the page after widget changes (AppTest, no browser)."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "streamlit_app.py"), default_timeout=120)
     t = time.perf_counter()
     at.run()
     first = time.perf_counter() - t

@@ -2,8 +2,9 @@
 
 Starts (or finds) the Kafka broker, builds a small demo archive for each survey that has none
 (ZTF: ``--demo-nights`` nights; ELASTICC: a smaller one), then replaces this process with
-``streamlit run streamlit_app.py``. The data directory is pinned in the environment, so the app
-and every job or download it launches use the same folders whatever their working directory.
+``streamlit run`` on the installed ``app_pages/streamlit_app.py``. The data directory is pinned
+in the environment, so the app and every job or download it launches use the same folders
+whatever their working directory.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import os
 import sys
 from pathlib import Path
 
+from app_pages import app_script
 from engine.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "streamlit_app.py"
 # First night of the demo archives: ZTF demo nights straddle the 2021 -> 2022 schema change
 # (so the era warning can be seen), ELASTICC ones sit in the challenge period.
 DEMO_START = {"ztf": "2021-12-20", "elasticc": "2023-11-27"}
@@ -54,7 +54,8 @@ def build_demo_archive(settings, survey: str, nights: int, alerts_per_night: int
 
 
 def streamlit_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+    """``streamlit run`` on the installed router; theme and the rest come from its .streamlit/config.toml."""
+    return [sys.executable, "-m", "streamlit", "run", str(app_script()), "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false"]
 
 
@@ -75,7 +76,6 @@ def run(args) -> int:
             if not has_archive(settings, survey):
                 build_demo_archive(settings, survey, nights, per_night)
     os.environ["FINK_TRANSFER_DATA_DIR"] = str(settings.data_dir)
-    os.chdir(ROOT)  # .streamlit/config.toml (theme, headless, no telemetry) is read from here
     cmd = streamlit_command(args.port)
     print(f"Open http://localhost:{args.port}  (Ctrl+C stops the app; "
           f"'fink-transfer broker stop' stops the broker)", flush=True)

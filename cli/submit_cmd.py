@@ -59,16 +59,11 @@ def build_spec(args) -> dict:
 
 def run(args) -> int:
     from engine.config import load_settings
-    from engine.job.launcher import launch_job, wait_job
-    from engine.job.plan import plan_job
-    from kafka_io.broker import ensure_broker
+    from engine.job.launcher import submit_job
     from kafka_io.topics import client_command
 
     settings = load_settings()
-    spec = build_spec(args)
-    plan = plan_job(settings, spec, test=args.test)
-    ensure_broker(settings)
-    rec = launch_job(settings, plan.spec, test=args.test, engine=args.engine, master=args.master)
+    plan, rec = submit_job(settings, build_spec(args), test=args.test, engine=args.engine, master=args.master)
     print(f"job: {rec.job_id}")
     print(f"topic: {rec.topic}")
     print(f"nights: {len(plan.nights)} ({plan.nights[0]}..{plan.nights[-1]}), content: {plan.content}"
@@ -77,6 +72,20 @@ def run(args) -> int:
     if not args.wait:
         print(f"follow with: fink-transfer jobs log {rec.job_id} --follow")
         return 0
-    rec = wait_job(settings, rec.job_id)
+    rec = wait_with_progress(settings, rec.job_id, plan.limit)
     print(f"state: {rec.state}, published: {rec.published}" + (f", error: {rec.error}" if rec.error else ""))
     return 0 if rec.state == "done" else 1
+
+
+def wait_with_progress(settings, job_id: str, total: int | None):
+    """Wait for the job to end with a bar of the alerts published so far (on stderr)."""
+    from engine.job.launcher import wait_job
+    from engine.job.store import TERMINAL, read_progress
+    from engine.progress import progress_bar
+
+    with progress_bar(total, "publishing") as bar:
+        while True:
+            rec = wait_job(settings, job_id, timeout=0.5)
+            bar.update(max(0, read_progress(settings, job_id) - bar.n))
+            if rec.state in TERMINAL:
+                return rec

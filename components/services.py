@@ -1,16 +1,16 @@
-"""The app's one door to the library: every page gets its data and launches its work through here.
+"""Caching and error conversion between the pages and the library, nothing else.
 
-Why one module: caching policy (what is cached, for how long, how many entries) and error
-policy (library problems become one-line ``UserError`` messages shown with ``st.error``) live
-in one place, and the pages stay layout only. Nothing here computes science: each function is a
-thin call into ``engine`` or ``kafka_io``.
+Caching policy (what is cached, for how long, how many entries) and error policy (any library
+failure reaches a page as one-line ``UserError``, which the page shows with ``st.error``; the
+traceback goes to the server log) live here, so the pages stay layout only and catch
+``UserError`` alone. Functions that need neither are called from the pages directly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-from dataclasses import dataclass
+import functools
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -18,6 +18,21 @@ import streamlit as st
 from engine.errors import UserError
 
 SURVEY_LABELS = {"ztf": "ZTF", "elasticc": "ELAsTiCC"}
+LOG = logging.getLogger("fink_transfer.app")
+
+
+def user_errors(func):
+    """Let UserError through; turn any other failure into a one-line UserError (logged in full)."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except UserError:
+            raise
+        except Exception as exc:
+            LOG.exception("%s failed", func.__name__)
+            raise UserError(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from exc
+    return wrapper
 
 
 # ----------------------------------------------------------------------------------- settings
@@ -101,25 +116,15 @@ def unified_schema(survey: str):
 def schema_fields(survey: str):
     """Table of every field a condition may use: dotted name and type."""
     import pandas as pd
-    import pyarrow as pa
-
-    rows: list[tuple[str, str]] = []
-
-    def walk(prefix: str, field: pa.Field) -> None:
-        name = f"{prefix}{field.name}"
-        if pa.types.is_struct(field.type):
-            for child in field.type:
-                walk(name + ".", child)
-        else:
-            rows.append((name, str(field.type)))
 
     from engine.conditions import condition_schema
+    from engine.schemas import leaf_fields
 
-    for f in condition_schema(unified_schema(survey)):  # archive fields + finkclass/tnsclass
-        walk("", f)
-    return pd.DataFrame(rows, columns=["field", "type"])
+    # archive fields + finkclass/tnsclass
+    return pd.DataFrame(leaf_fields(condition_schema(unified_schema(survey))), columns=["field", "type"])
 
 
+@user_errors
 def condition_issues(text: str, survey: str) -> list:
     """Problems of the conditions text, one per bad line (``.line`` 1-based, ``.message``)."""
     from engine.conditions import check_conditions_text
@@ -127,13 +132,6 @@ def condition_issues(text: str, survey: str) -> list:
     if not text.strip():
         return []
     return list(check_conditions_text(text, unified_schema(survey)))
-
-
-def content_choices(survey: str) -> list[dict]:
-    """Contents the user can pick: ``{"key", "label", "bytes_per_alert"}``."""
-    from engine.content import content_options
-
-    return list(content_options(survey))
 
 
 @st.cache_data(ttl=300, max_entries=64, show_spinner=False)
@@ -151,26 +149,7 @@ def eras_in(settings, survey: str, start: dt.date, stop: dt.date) -> list[str]:
 
 # ------------------------------------------------------------------------- spec and estimate
 
-def conditions_list(text: str) -> list[str]:
-    """One condition per non-empty line (the JobSpec's own parser: same rules as the CLI)."""
-    from engine.query import parse_conditions_text
-
-    return parse_conditions_text(text)
-
-
-def make_spec(survey: str, start: dt.date, stop: dt.date, classes: list[str], conditions_text: str,
-              content: str, limit: int | None = None):
-    """The JobSpec the app, the CLI and the job share (raises UserError on bad input)."""
-    from engine.query import JobSpec
-
-    return JobSpec(survey=survey, start=start, stop=stop, classes=list(classes) or ["allclasses"],
-                   conditions=conditions_text, content=content, limit=limit)
-
-
-def spec_yaml(spec) -> str:
-    return spec.to_yaml()
-
-
+@user_errors
 def estimate(settings, spec):
     """Estimate from the statistics index: totals and a per night x class table."""
     from engine.estimate import estimate as _estimate
@@ -182,6 +161,7 @@ def estimate(settings, spec):
     return _estimate(spec, index)
 
 
+@user_errors
 def exact_count(settings, spec, timeout_s: float = 60.0):
     """Alerts that really match, conditions included (reads the archive: ``.count``, ``.method``)."""
     from engine.estimate import exact_count as _exact_count
@@ -191,16 +171,20 @@ def exact_count(settings, spec, timeout_s: float = 60.0):
 
 # ------------------------------------------------------------------------------------- jobs
 
+@user_errors
 def submit(settings, spec, test: bool, estimated: int | None = None):
-    """Launch the publishing job in its own process; returns its JobRecord.
+    """Validate and launch the job exactly as ``fink-transfer submit`` does; returns its JobRecord.
 
     ``engine="auto"``: small selections take the single-machine path (jobs.small_job_threshold).
     """
-    from engine.job.launcher import launch_job
+    from engine.job.launcher import submit_job
 
-    return launch_job(settings, spec, test=test, engine="auto", estimated=estimated)
+    _plan, rec = submit_job(settings, spec, test=test, engine="auto", estimated=estimated)
+    _broker_topics.clear()  # the new topic shows at once on Monitor
+    return rec
 
 
+@user_errors
 def job_spec_yaml(settings, job_id: str) -> str:
     """The spec exactly as the job recorded it (topic included): ``fink-transfer submit --spec``."""
     import yaml
@@ -210,24 +194,28 @@ def job_spec_yaml(settings, job_id: str) -> str:
     return yaml.safe_dump(read_spec(settings, job_id), sort_keys=False)
 
 
+@user_errors
 def jobs(settings) -> list:
     from engine.job.store import list_jobs
 
     return list_jobs(settings)
 
 
+@user_errors
 def job(settings, job_id: str):
     from engine.job.store import load_job
 
     return load_job(settings, job_id)
 
 
+@user_errors
 def job_log(settings, job_id: str, tail: int = 200) -> str:
     from engine.job.store import read_log
 
     return read_log(settings, job_id, tail=tail)
 
 
+@user_errors
 def cancel(settings, job_id: str):
     from engine.job.launcher import cancel_job
 
@@ -241,19 +229,10 @@ def _broker_topics(bootstrap: str, _settings) -> list[dict]:
     return topic_rows(_settings, read_manifests=True)
 
 
+@user_errors
 def broker_topics(settings) -> list[dict]:
     """Transfer topics on the broker with creation, expiry and manifest status (``topics list``)."""
     return _broker_topics(settings.bootstrap_servers, settings)
-
-
-def forget_topics_cache() -> None:
-    _broker_topics.clear()
-
-
-def client_command(topic: str, survey: str, outdir: str | None = None) -> str:
-    """The command a user runs to fetch the topic (official client and ours, same flags)."""
-    from kafka_io.topics import client_command as command
-    return command(topic, survey, outdir)
 
 
 # --------------------------------------------------------------------------------- downloads
@@ -263,31 +242,7 @@ def download_dir(settings, topic: str) -> Path:
     return Path(settings.downloads_dir) / topic
 
 
-@dataclass(frozen=True)
-class DownloadView:
-    """What the Download page shows of a download's status file."""
-
-    state: str
-    downloaded: int
-    expected: int | None
-    rate: float | None
-    rate_mb: float | None
-    processes: int | None
-    error: str | None
-    partitions: list[dict]
-    manifest: dict | None
-    outdir: str
-    waiting_for_job: bool
-
-    @property
-    def active(self) -> bool:
-        return self.state in ("starting", "running")
-
-    @property
-    def complete(self) -> bool:
-        return self.state == "done"
-
-
+@user_errors
 def start_download(settings, topic: str, outdir: str, nconsumers: int, batchsize: int,
                    partitionby: str | None):
     """Start (or resume: offsets are kept) the download in its own OS process."""
@@ -299,45 +254,15 @@ def start_download(settings, topic: str, outdir: str, nconsumers: int, batchsize
     return _start(options, download_dir(settings, topic))
 
 
-def _reap(pid) -> None:
-    """Collect our finished child so it does not linger as a zombie."""
-    try:
-        os.waitpid(int(pid), os.WNOHANG)
-    except (ChildProcessError, ValueError, TypeError, OSError):
-        pass
+@user_errors
+def download_status(settings, topic: str):
+    """Live status of the download of ``topic`` (a ``DownloadView``), or None if it never started."""
+    from kafka_io.consumer.status import download_view
+
+    return download_view(download_dir(settings, topic))
 
 
-def download_status(settings, topic: str) -> DownloadView | None:
-    """Live status of the download of ``topic``, or None if it never started."""
-    from kafka_io.consumer.status import read_download_status
-
-    folder = download_dir(settings, topic)
-    if not (folder / "status.json").is_file():
-        return None
-    data = read_download_status(folder)
-    if data.get("pid"):
-        _reap(data["pid"])
-    parts = []
-    for p, info in sorted((data.get("partitions") or {}).items(), key=lambda kv: int(kv[0])):
-        info = info or {}
-        parts.append({"partition": int(p), "written": info.get("written"),
-                      "next offset": info.get("next_offset"),
-                      "last offset": info.get("target_last_offset")})
-    return DownloadView(
-        state=str(data.get("state") or "unknown"),
-        downloaded=int(data.get("alerts_written") or 0),
-        expected=data.get("expected"),
-        rate=data.get("rate_alerts_s"),
-        rate_mb=data.get("rate_mb_s"),
-        processes=data.get("processes"),
-        error=data.get("error"),
-        partitions=parts,
-        manifest=data.get("completeness"),
-        outdir=str(data.get("outdir") or ""),
-        waiting_for_job=bool(data.get("waiting_for_job")),
-    )
-
-
+@user_errors
 def cancel_download(settings, topic: str) -> bool:
     from kafka_io.consumer.status import cancel_download as _cancel
 
@@ -346,20 +271,20 @@ def cancel_download(settings, topic: str) -> bool:
 
 # ----------------------------------------------------------------------------------- explore
 
+@st.cache_data(ttl=5, max_entries=4, show_spinner=False)
+def _parquet_folders(root: str) -> list[Path]:
+    from kafka_io.consumer.writer import parquet_folders as folders
+
+    return folders(root)
+
+
 def parquet_folders(settings) -> list[Path]:
-    """Folders under the downloads dir holding Parquet files (newest first)."""
-    root = Path(settings.downloads_dir)
-    found: dict[Path, float] = {}
-    if root.is_dir():
-        for path in root.rglob("*.parquet"):
-            top = path.parent
-            while top.parent != root and root in top.parents:
-                top = top.parent
-            found[top] = max(found.get(top, 0.0), path.stat().st_mtime)
-    return sorted(found, key=found.get, reverse=True)
+    """Download folders holding Parquet, newest first (a walk of the disk: cached a few seconds)."""
+    return _parquet_folders(str(settings.downloads_dir))
 
 
 @st.cache_data(ttl=120, max_entries=4, show_spinner="Reading Parquet…")
+@user_errors
 def read_parquet(folder: str, mtime: float, max_rows: int = 200_000):
     """The downloaded alerts (partition folders become columns), at most ``max_rows``."""
     import pyarrow.dataset as ds
@@ -372,13 +297,8 @@ def read_parquet(folder: str, mtime: float, max_rows: int = 200_000):
     return to_pandas(table)
 
 
-def folder_mtime(folder: str | os.PathLike) -> float:
-    """Newest mtime below ``folder`` (cache key: a finished download refreshes the charts)."""
-    newest = 0.0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                newest = max(newest, os.stat(os.path.join(root, name)).st_mtime)
-            except OSError:
-                pass
-    return newest
+def folder_mtime(folder) -> float:
+    """The cache key of :func:`read_parquet` (newest file below the folder)."""
+    from kafka_io.consumer.writer import folder_mtime as mtime
+
+    return mtime(folder)

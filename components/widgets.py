@@ -7,11 +7,12 @@ import datetime as dt
 import streamlit as st
 
 from engine.errors import UserError
+from engine.job.store import TERMINAL as JOB_TERMINAL
 
 STATE_ICONS = {"queued": ":gray[:material/schedule:]", "starting": ":blue[:material/autorenew:]",
                "running": ":blue[:material/autorenew:]", "done": ":green[:material/check_circle:]",
                "failed": ":red[:material/error:]", "cancelled": ":gray[:material/cancel:]"}
-TERMINAL = ("done", "failed", "cancelled", "complete", "completed")
+TERMINAL = JOB_TERMINAL  # the states a job (or a download) ends in
 
 
 def state_label(state: str) -> str:
@@ -53,12 +54,9 @@ def missing_nights(nights: list[dt.date], start: dt.date, stop: dt.date) -> list
     return out
 
 
-def show_user_error(exc: Exception) -> None:
-    """One line, never a traceback: UserError as is, anything else summarised."""
-    if isinstance(exc, UserError):
-        st.error(str(exc), icon=":material/warning:")
-    else:
-        st.error(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", icon=":material/warning:")
+def show_user_error(exc: UserError) -> None:
+    """One line, never a traceback (services turned every library failure into a UserError)."""
+    st.error(str(exc), icon=":material/warning:")
 
 
 def remember_query_param(name: str, value: str | None) -> None:

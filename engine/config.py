@@ -66,6 +66,8 @@ class SparkSettings:
 @dataclass(frozen=True)
 class JobSettings:
     small_job_threshold: int = 50_000
+    local_processes: int = 0      # 0 = one per CPU
+    throttle_s: float = 0.0       # test/demo hook: wait before each batch
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Crash-safe small-file writes and process liveness: shared by jobs, downloads and the broker.
+"""Crash-safe small-file writes: shared by jobs, downloads and the broker.
 
 Status files are read by other processes (the app polls them) while being rewritten, so every
 write goes to a temporary name in the same folder, is fsynced, then renamed over the target: a
@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+
+from engine.supervisor import pid_alive  # noqa: F401  (kafka_io/broker.py's import, until it uses engine.supervisor)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -26,34 +28,3 @@ def write_json_atomic(path: str | os.PathLike, data, **dumps_kwargs) -> None:
     dumps_kwargs.setdefault("sort_keys", True)
     dumps_kwargs.setdefault("default", str)
     write_text_atomic(path, json.dumps(data, **dumps_kwargs))
-
-
-def pid_alive(pid: int | None, cmdline_marker: str = "") -> bool:
-    """True when ``pid`` runs (zombies count as dead; our own exited children are reaped).
-
-    With ``cmdline_marker``, also require it in the process's command line, so a pid reused by
-    an unrelated program after a reboot or a long pause is not taken for ours.
-    """
-    if not pid:
-        return False
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            if fh.read().split(")")[-1].split()[0] == "Z":
-                return False
-        if cmdline_marker:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                return cmdline_marker.encode() in fh.read()
-    except OSError:
-        pass
-    return True

@@ -18,7 +18,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from engine import schemas
 from engine.archive import layout, reader
 from engine.classification import classify_batch, load_tns_catalog
 
@@ -35,65 +34,25 @@ INDEX_SCHEMA = pa.schema([
 # Inputs of the classification (plus candidate.ra/dec for the TNS match, inside candidate).
 ZTF_CLASS_INPUTS = ["candidate", "cdsxmatch", "roid", "mulens", "snn_snia_vs_nonia", "snn_sn_vs_all",
                     "rf_snia_vs_nonia", "rf_kn_vs_nonkn", "tracklet"]
-FINK_COLS = ("finkclass", "tnsclass", "cdsxmatch", "roid", "mulens", "DR3Name", "Plx", "e_Plx", "gcvs", "vsx",
-             "snn_snia_vs_nonia", "snn_sn_vs_all", "rf_snia_vs_nonia", "rf_kn_vs_nonkn", "tracklet", "x4lac",
-             "x3hsp", "mangrove", "t2", "anomaly_score", "lc_features_g", "lc_features_r")
-
-
-def _timestamps_as_strings(table: pa.Table) -> pa.Table:
-    cols = [pc.cast(c, pa.string()) if pa.types.is_timestamp(c.type) else c for c in table.columns]
-    return pa.table(cols, names=table.column_names)
-
-
-def simple_projection(table: pa.Table, content: str, survey: str) -> pa.Table:
-    """The content columns used for the size measurement (the real service's column lists)."""
-    if survey == "elasticc" or content == "full":
-        return table
-    cand = table.column("candidate").combine_chunks()
-    if content == "lightcurve":
-        flat = ["magpsf", "sigmapsf", "fid", "jd", "ra", "dec"]
-        cols = {"objectId": table.column("objectId"), "candid": table.column("candid")}
-    else:
-        flat = ["magpsf", "ra", "dec", "jd"]
-        cols = {"objectId": table.column("objectId"), "candid": table.column("candid")}
-    for name in flat:
-        cols[name] = cand.field(name)
-    if content == "cutouts":
-        for c in schemas.CUTOUT_COLUMNS:
-            cols[c] = table.column(c)
-    for c in FINK_COLS:
-        if c in table.column_names:
-            cols[c] = table.column(c)
-    return pa.table(cols)
 
 
 def measure_avro_bytes(table: pa.Table, survey: str) -> dict[str, float]:
     """Mean schemaless Avro bytes per alert for each content, on a (classified) sample.
 
     Uses the job's own projection and output schema (``engine.content``) so the index predicts
-    what a transfer publishes; falls back to :func:`simple_projection` if that module is absent.
+    what a transfer publishes.
     """
+    from engine import content as content_mod
     from engine.avro.encoder import encode_to_arrow
-    from engine.avro.schema import avro_schema_from_arrow
 
-    try:
-        from engine import content as content_mod
-    except ImportError:  # pragma: no cover - engine.content is part of the project
-        content_mod = None
     out = {}
     for content in CONTENTS:
         if table.num_rows == 0:
             out[content] = 0.0
             continue
         batch = table.combine_chunks().to_batches()[0]
-        if content_mod is not None:
-            key = content if survey == "ztf" else "full"  # ELASTICC: full packet only
-            proj = content_mod.project(batch, survey, key)
-            schema = content_mod.output_avro_schema(survey, key)
-        else:
-            proj = _timestamps_as_strings(simple_projection(table, content, survey)).combine_chunks().to_batches()[0]
-            schema = avro_schema_from_arrow(proj.schema)
-        encoded = encode_to_arrow(proj, schema)
+        key = content if survey == "ztf" else "full"  # ELASTICC: full packet only
+        encoded = encode_to_arrow(content_mod.project(batch, survey, key), content_mod.output_avro_schema(survey, key))
         out[content] = (pc.sum(pc.binary_length(encoded)).as_py() or 0) / table.num_rows
     return out
 
@@ -130,12 +89,12 @@ def _sample(archive_dir, night: dt.date, tns) -> pa.Table:
 
 def build_index(archive_dir, progress: bool = False) -> Path:
     """(Re)build ``_stats/index.parquet`` for every night of the archive; returns its path."""
-    from engine.archive.generator import Progress
+    from engine.progress import progress_bar
 
     nights = layout.require_archive(archive_dir)
     survey = layout.detect_survey(archive_dir)
     tns = load_tns_catalog(archive_dir)
-    bar = Progress(len(nights), "index", unit="nights") if progress else None
+    bar = progress_bar(len(nights), "index", unit="nights") if progress else None
     parts = []
     for night in nights:
         parts.append(night_stats(archive_dir, night, survey, tns))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 
-from _app_support import ROOT, app_environment, kill_tree
+from tests.helpers import ROOT, app_environment, kill_tree, wait_for_health
 
 
 def test_app_command_builds_demo_archives_and_serves(settings_env, tmp_path):
@@ -23,16 +22,7 @@ def test_app_command_builds_demo_archives_and_serves(settings_env, tmp_path):
                                  "--demo-alerts-per-night", "40"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, log_path.read_text()[-2000:]
-            assert time.monotonic() < deadline, log_path.read_text()[-2000:]
-            time.sleep(0.3)
+        wait_for_health(port, proc, log_path, timeout=120)
         for survey in ("ztf", "elasticc"):
             assert (settings_env.archive_dir(survey) / "_stats" / "index.parquet").is_file(), survey
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()

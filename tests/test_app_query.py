@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from _app_support import app_settings, assert_clean, metric, new_app  # noqa: F401  (fixture)
+from tests.helpers import assert_clean, metric, new_app
 
 
 def _count(text: str) -> int:
@@ -73,11 +73,15 @@ def test_mixed_schema_periods_are_announced(app_settings):
 
 
 def test_elasticc_source(app_settings):
+    from engine.content import content_options
+
     at = new_app().run()
+    assert at.radio(key="content_ztf").options == [c["label"] for c in content_options("ztf")]
     at.segmented_control(key="survey").set_value("elasticc").run()
     assert_clean(at)
     assert _count(metric(at, "Alerts")) > 0
-    assert at.radio(key="content_elasticc").options == ["full"] or len(at.radio(key="content_elasticc").options) == 1
+    content = at.radio(key="content_elasticc")  # ELASTICC packets have no lightcurve/cutout subsets
+    assert content.options == [c["label"] for c in content_options("elasticc")] and content.value == "full"
 
 
 def test_broker_down_is_one_line(app_settings, monkeypatch):

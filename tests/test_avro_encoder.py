@@ -17,10 +17,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REFERENCE
 from engine.avro.encoder import encode_batch, encode_to_arrow
 from engine.avro.oracle import fastavro_encode
 from engine.avro.schema import avro_schema_from_arrow
+from tests.helpers import REFERENCE, arrow_type_of_avro
 
 SAMPLES = REFERENCE / "samples"
 
@@ -66,33 +66,6 @@ def test_real_lake_parquet_identical_to_fastavro(path):
 
 # ---- Avro samples: decode with fastavro, convert to Arrow, re-encode under their OWN schema
 
-_AVRO_TO_ARROW = {"boolean": pa.bool_(), "int": pa.int32(), "long": pa.int64(),
-                  "float": pa.float32(), "double": pa.float64(), "string": pa.string(),
-                  "bytes": pa.binary(), "null": pa.null()}
-
-
-def _arrow_type(t, named):
-    if isinstance(t, list):
-        branches = [b for b in t if b != "null"]
-        assert len(branches) == 1
-        return _arrow_type(branches[0], named)
-    if isinstance(t, str):
-        return _AVRO_TO_ARROW[t] if t in _AVRO_TO_ARROW else _arrow_type(named[t], named)
-    kind = t["type"]
-    if kind == "record":
-        named[t["name"]] = t
-        if "namespace" in t:
-            named[f"{t['namespace']}.{t['name']}"] = t
-        return pa.struct([pa.field(f["name"], _arrow_type(f["type"], named)) for f in t["fields"]])
-    if kind == "array":
-        return pa.list_(_arrow_type(t["items"], named))
-    if kind == "map":
-        return pa.map_(pa.string(), _arrow_type(t["values"], named))
-    if kind in _AVRO_TO_ARROW:
-        return _AVRO_TO_ARROW[kind]
-    raise TypeError(t)
-
-
 def _avro_file_as_batch(path):
     opener = open
     if path.endswith(".gz"):
@@ -103,7 +76,7 @@ def _avro_file_as_batch(path):
         schema = reader.writer_schema
         records = list(reader)
     named: dict = {}
-    arrow_schema = pa.schema([pa.field(f["name"], _arrow_type(f["type"], named))
+    arrow_schema = pa.schema([pa.field(f["name"], arrow_type_of_avro(f["type"], named))
                               for f in schema["fields"]])
 
     def to_arrow_value(v):

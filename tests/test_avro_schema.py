@@ -7,9 +7,8 @@ import json
 import fastavro
 import pyarrow as pa
 
-from conftest import REFERENCE
 from engine.avro.schema import avro_schema_from_arrow, record_full_names
-from test_avro_encoder import _arrow_type
+from tests.helpers import REFERENCE, arrow_type_of_avro
 
 REAL = REFERENCE / "schemas" / "fink_datatransfer" / "avro_schema_ftransfer_ztf_2026-03-23_11487.json"
 
@@ -32,7 +31,7 @@ def _shape(node):
 
 def test_same_layout_and_nested_names_as_the_real_dumped_schema():
     real = json.loads(REAL.read_text())
-    arrow = pa.schema([pa.field(f["name"], _arrow_type(f["type"], {})) for f in real["fields"]])
+    arrow = pa.schema([pa.field(f["name"], arrow_type_of_avro(f["type"], {})) for f in real["fields"]])
     ours = avro_schema_from_arrow(arrow)
     assert _shape(ours) == _shape(real)
     fastavro.parse_schema(ours)

@@ -21,9 +21,7 @@ from engine.job.store import read_log
 from kafka_io.broker import KafkaCluster
 from kafka_io.client_config import base_config, producer_config
 from kafka_io.manifest import Manifest, publish_manifest, read_manifest
-from tests.conftest import ROOT
-from tests.consumer_helpers import make_values, publish, topic_totals
-from tests.job_helpers import consume_all, expected_rows
+from tests.helpers import ROOT, consume_all, expected_rows, make_values, publish, topic_totals
 
 NIGHTS = ["2021-11-22", "2021-11-23"]
 

@@ -24,9 +24,7 @@ from kafka_io.client_config import base_config, consumer_config, producer_config
 from kafka_io.consumer.credentials import default_group_id
 from kafka_io.manifest import Manifest, publish_manifest, read_manifest
 from kafka_io.producer import PartitionWriter, create_transfer_topics, merge_reports
-from tests.conftest import ROOT
-from tests.consumer_helpers import make_values, publish, topic_totals
-from tests.job_helpers import consume_all, expected_rows
+from tests.helpers import ROOT, consume_all, expected_rows, make_values, publish, topic_totals
 
 
 def _download_cmd(topic: str, outdir: Path, *extra: str) -> list[str]:
@@ -202,7 +200,7 @@ def test_stop_and_start_keep_topics_data_and_committed_offsets(private_env, priv
     assert sorted(_candids(out)) == sorted(candids)
 
 
-def test_retention_really_deletes_old_data(tmp_path, monkeypatch, topic_name):
+def test_retention_really_deletes_old_data(tmp_path, monkeypatch, topic_name, kafka_jars):
     """Kafka applies retention.ms to the data, schema and manifest topics alike."""
     from kafka_io.broker import EmbeddedBroker
 

@@ -16,8 +16,7 @@ import pytest
 
 from kafka_io import acl
 from kafka_io.broker import EmbeddedBroker
-from tests.conftest import ROOT
-from tests.consumer_helpers import make_values, publish
+from tests.helpers import ROOT, make_values, publish
 
 
 @pytest.fixture(scope="module")

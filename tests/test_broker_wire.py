@@ -92,7 +92,7 @@ def test_broker_down_is_a_clear_error():
         check_bootstrap(f"127.0.0.1:{free_port()}", timeout=2)
 
 
-def test_broker_cli_start_status_stop(tmp_path):
+def test_broker_cli_start_status_stop(tmp_path, kafka_jars):
     env = {"FINK_TRANSFER_DATA_DIR": str(tmp_path), "FINK_TRANSFER_BROKER__PORT": str(free_port()),
            "FINK_TRANSFER_BROKER__CONTROLLER_PORT": str(free_port()), "FINK_TRANSFER_BROKER__HEAP": "512m",
            "PATH": __import__("os").environ["PATH"], "HOME": __import__("os").environ.get("HOME", "/root")}

@@ -14,7 +14,7 @@ import pytest
 from engine import taxonomy
 from engine.classification import TnsCatalog, classify_batch, load_tns_catalog, mulens_as_double
 from engine.errors import UserError
-from tests.conftest import REFERENCE
+from tests.helpers import REFERENCE
 
 SAMPLES = REFERENCE / "samples"
 

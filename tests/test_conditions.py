@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REFERENCE
+from tests.helpers import REFERENCE
 from engine.conditions import (ConditionError, LineIssue, check_conditions_text, compile_conditions)
 
 SAMPLE = REFERENCE / "samples" / "fink_datalake" / "science_2019-09-03_fink2.9.parquet"

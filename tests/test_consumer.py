@@ -17,11 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT
-from consumer_helpers import make_values, publish
 from kafka_io.client_config import base_config, producer_config
 from kafka_io.manifest import Manifest, publish_manifest
 from kafka_io.producer import PartitionWriter, create_transfer_topics
+from tests.helpers import ROOT, make_values, publish
 
 
 @pytest.fixture
@@ -245,3 +244,22 @@ def test_disk_full_leaves_no_corrupt_parquet(env, topic_name, tmp_path):
             assert pq.read_table(f).num_rows > 0
     finally:
         subprocess.run(["umount", str(small)], capture_output=True)
+
+
+def test_progress_is_a_bar_on_a_terminal_and_quiet_lines_in_a_log():
+    import io
+
+    from kafka_io.consumer.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term, log = Terminal(), io.StringIO()
+    for stream, verbose in ((term, False), (log, True)):
+        progress = Progress(200, verbose=verbose, every=0.0, stream=stream)
+        progress.update(50, 10**6)
+        progress.update(200, 4 * 10**6)
+        progress.close()
+    assert "Downloading: 100%" in term.getvalue() and "200/200" in term.getvalue()
+    assert log.getvalue().splitlines()[-1].startswith("downloaded 200/200 alerts")

@@ -10,11 +10,10 @@ import pandas as pd
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 
-from conftest import ROOT
-from consumer_helpers import make_values, publish
 from kafka_io.client_config import base_config
 from kafka_io.consumer.options import DownloadOptions
 from kafka_io.consumer.status import cancel_download, read_download_status, start_download
+from tests.helpers import ROOT, make_values, publish
 
 
 def _register(*args, env=None):

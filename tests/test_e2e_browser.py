@@ -12,54 +12,33 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from _app_support import (APP, ROOT, ZTF_NIGHTS, ZTF_PER_NIGHT, ZTF_START, app_environment,
-                          build_archive, kill_tree)
+from tests.helpers import (ROOT, ZTF_NIGHTS, ZTF_PER_NIGHT, ZTF_START, app_environment, ensure_archive, kill_tree,
+                           wait_for_health)
 
-pytestmark = pytest.mark.e2e
-
-CHROMIUM = os.environ.get("FINK_TRANSFER_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(os.environ.get("FINK_TRANSFER_SCREENSHOTS", ROOT / "test-output" / "screenshots"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage"]
 
 
 @pytest.fixture
 def app_server(settings_env, tmp_path):
-    """The real app served by `streamlit run` on a free port, env inherited from settings_env."""
+    """The real app served by `streamlit run` (the command `fink-transfer app` runs) on a free port."""
+    from cli.app_cmd import streamlit_command
     from kafka_io.broker import free_port
 
-    build_archive(settings_env, "ztf", ZTF_START, ZTF_NIGHTS, ZTF_PER_NIGHT)
+    ensure_archive(settings_env, "ztf", ZTF_START, ZTF_NIGHTS, ZTF_PER_NIGHT)
     env = dict(os.environ)
     env.update(app_environment(settings_env.data_dir, settings_env.bootstrap_servers))
     port = free_port()
     log_path = tmp_path / "streamlit.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-           "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
     with open(log_path, "wb") as log:  # a file, not a PIPE: a full pipe would block the server
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(streamlit_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("streamlit did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.3)
-        yield url
+        wait_for_health(port, proc, log_path, timeout=60)
+        yield f"http://127.0.0.1:{port}"
     finally:
         kill_tree(proc.pid)
         try:
@@ -67,24 +46,6 @@ def app_server(settings_env, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait(5)
-
-
-@pytest.fixture
-def page():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-        pg = context.new_page()
-        pg.set_default_timeout(30_000)
-        try:
-            yield pg
-        finally:
-            context.close()
-            browser.close()
 
 
 def wait_for_app_run(pg, timeout: float = 60_000) -> None:
@@ -122,10 +83,10 @@ def type_date(pg, which: str, day) -> None:
     pg.keyboard.type(f"{day:%Y%m%d}")
 
 
-def test_user_journey(app_server, page, settings_env):
+def test_user_journey(app_server, chromium_page, settings_env):
     from engine.archive.reader import list_nights
 
-    pg = page
+    pg = chromium_page
     nights = list_nights(settings_env.archive_dir("ztf"))
     pg.goto(app_server)
     wait_for_app_run(pg)

@@ -18,7 +18,7 @@ from engine.job.launcher import cancel_job, launch_job, wait_job
 from engine.job.store import load_job, read_log
 from kafka_io.client_config import base_config
 from kafka_io.manifest import read_manifest
-from tests.job_helpers import consume_all, expected_rows
+from tests.helpers import cli, consume_all, expected_rows
 
 NIGHTS = ["2021-11-22", "2021-11-23"]  # the nights of the small_archive fixture (conftest)
 
@@ -86,7 +86,7 @@ def _wait_publishing(settings, rec, timeout=90):
 
 
 def test_cancel_publishes_cancelled_manifest(job_env, monkeypatch):
-    monkeypatch.setenv("FINK_TRANSFER_JOB_THROTTLE_S", "30")  # each batch waits: time to cancel
+    monkeypatch.setenv("FINK_TRANSFER_JOBS__THROTTLE_S", "30")  # each batch waits: time to cancel
     rec = launch_job(job_env, _spec(), engine="local")
     _wait_publishing(job_env, rec)
     t0 = time.monotonic()
@@ -98,7 +98,7 @@ def test_cancel_publishes_cancelled_manifest(job_env, monkeypatch):
 
 
 def test_job_killed_minus_9_is_reported_failed(job_env, monkeypatch):
-    monkeypatch.setenv("FINK_TRANSFER_JOB_THROTTLE_S", "30")
+    monkeypatch.setenv("FINK_TRANSFER_JOBS__THROTTLE_S", "30")
     rec = launch_job(job_env, _spec(), engine="local")
     _wait_publishing(job_env, rec)
     os.killpg(load_job(job_env, rec.job_id).pid, signal.SIGKILL)
@@ -126,7 +126,6 @@ def test_auto_engine_uses_threshold(job_env, monkeypatch):
 
 
 def test_cli_test_job_publishes_ten_alerts(job_env):
-    from tests.job_helpers import cli
 
     result = cli("submit", "--survey", "ztf", "--start", NIGHTS[0], "--stop", NIGHTS[-1], "--test",
                  "--engine", "local", "--wait")
@@ -134,6 +133,7 @@ def test_cli_test_job_publishes_ten_alerts(job_env):
     topic = next(ln.split(": ", 1)[1] for ln in result.stdout.splitlines() if ln.startswith("topic: "))
     assert f"fink_datatransfer -topic {topic} -outdir {topic} -partitionby finkclass" in result.stdout
     assert "state: done, published: 10" in result.stdout
+    assert "publishing: 100%" in result.stderr and "10/10" in result.stderr  # the --wait bar on stderr
     assert read_manifest(base_config(job_env), topic).total == 10
     listed = cli("jobs", "list")
     assert listed.returncode == 0 and topic in listed.stdout and "done" in listed.stdout
@@ -162,7 +162,6 @@ def test_elasticc_job_then_download_partitioned_by_classid(settings_env, tmp_pat
 
     from engine.archive.generator import build_archive
     from engine.config import load_settings
-    from tests.job_helpers import cli
 
     archive = tmp_path / "elasticc"
     build_archive("elasticc", dt.date(2023, 11, 27), 2, 200, archive, seed=5, progress=False)

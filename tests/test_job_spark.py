@@ -21,9 +21,7 @@ from engine.job.launcher import launch_job, wait_job
 from engine.job.store import read_log
 from kafka_io.client_config import base_config
 from kafka_io.manifest import read_manifest
-from tests.job_helpers import cli, consume_all, expected_rows, official_transfer
-
-pytestmark = pytest.mark.spark
+from tests.helpers import cli, consume_all, expected_rows, official_transfer
 
 NIGHTS = ["2021-11-22", "2021-11-23"]
 CLASSES = ["Unknown", "RRLyr", "(SIMBAD) V*"]
@@ -37,14 +35,6 @@ def predicate(r):
 
 SPEC = {"survey": "ztf", "start": NIGHTS[0], "stop": NIGHTS[-1], "classes": CLASSES,
         "conditions": CONDITIONS, "content": "lightcurve", "limit": None}
-
-
-@pytest.fixture
-def job_env(job_env, monkeypatch):
-    """The shared job settings, with Spark on two local cores."""
-    monkeypatch.setenv("FINK_TRANSFER_SPARK__MASTER", "local[2]")
-    from engine.config import load_settings
-    return load_settings()
 
 
 def _candids(settings, topic):
@@ -62,28 +52,28 @@ def _magpsf(row):
     return row["magpsf"] if "magpsf" in row and row["magpsf"] is not None else row["candidate"]["magpsf"]
 
 
-def test_spark_job_downloaded_by_official_client_equals_pandas(job_env, small_archive, tmp_path):
+def test_spark_job_downloaded_by_official_client_equals_pandas(spark_job_env, small_archive, tmp_path):
     expected = expected_rows(small_archive, NIGHTS, predicate=predicate)
     expected = expected[expected["finkclass"].isin(["Unknown", "RRLyr", "V*"])]
     assert len(expected) > 10
 
-    spark_rec = launch_job(job_env, SPEC, engine="spark")
-    local_rec = launch_job(job_env, SPEC, engine="local")
-    spark_rec = wait_job(job_env, spark_rec.job_id, timeout=400)
-    assert spark_rec.state == "done", (spark_rec.error, read_log(job_env, spark_rec.job_id)[-3000:])
+    spark_rec = launch_job(spark_job_env, SPEC, engine="spark")
+    local_rec = launch_job(spark_job_env, SPEC, engine="local")
+    spark_rec = wait_job(spark_job_env, spark_rec.job_id, timeout=400)
+    assert spark_rec.state == "done", (spark_rec.error, read_log(spark_job_env, spark_rec.job_id)[-3000:])
     assert spark_rec.engine == "spark" and spark_rec.published == len(expected)
-    assert "Schema OK" in read_log(job_env, spark_rec.job_id)
-    manifest = read_manifest(base_config(job_env), spark_rec.topic)
+    assert "Schema OK" in read_log(spark_job_env, spark_rec.job_id)
+    manifest = read_manifest(base_config(spark_job_env), spark_rec.topic)
     assert manifest.status == "done" and manifest.total == len(expected)
 
     # The DuckDB engine selects exactly the same alerts for the same spec.
-    local_rec = wait_job(job_env, local_rec.job_id, timeout=200)
+    local_rec = wait_job(spark_job_env, local_rec.job_id, timeout=200)
     assert local_rec.state == "done", local_rec.error
-    assert _candids(job_env, local_rec.topic) == _candids(job_env, spark_rec.topic) == sorted(expected.index)
+    assert _candids(spark_job_env, local_rec.topic) == _candids(spark_job_env, spark_rec.topic) == sorted(expected.index)
 
     # The official client, unmodified (10 consumers, maxtimeout 10 s).
     out = tmp_path / "download"
-    result = official_transfer(spark_rec.topic, job_env.bootstrap_servers, tmp_path / "home", out)
+    result = official_transfer(spark_rec.topic, spark_job_env.bootstrap_servers, tmp_path / "home", out)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     table = ds.dataset(str(out), format="parquet").to_table()
     rows = table.to_pylist()
@@ -95,7 +85,7 @@ def test_spark_job_downloaded_by_official_client_equals_pandas(job_env, small_ar
         assert _magpsf(row) == pytest.approx(want["candidate"]["magpsf"])
 
 
-def test_spark_job_on_local_standalone_cluster(job_env, small_archive, tmp_path):
+def test_spark_job_on_local_standalone_cluster(spark_job_env, small_archive, tmp_path):
     from engine.job.cluster import LocalCluster
 
     expected = expected_rows(small_archive, NIGHTS, predicate=lambda r: r["candidate"]["magpsf"] > 18.5)
@@ -109,6 +99,6 @@ def test_spark_job_on_local_standalone_cluster(job_env, small_archive, tmp_path)
         assert f"fink_datatransfer -topic {topic}" in result.stdout
         # The executors got the project from the job (an archive unpacked in their work dir).
         assert list((tmp_path / "cluster" / "work").glob("app-*/*/fink_transfer_py/engine/job/pipeline.py"))
-    manifest = read_manifest(base_config(job_env), topic)
+    manifest = read_manifest(base_config(spark_job_env), topic)
     assert manifest.status == "done" and manifest.total == len(expected)
-    assert _candids(job_env, topic) == sorted(expected.index)
+    assert _candids(spark_job_env, topic) == sorted(expected.index)

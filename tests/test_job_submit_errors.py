@@ -8,7 +8,7 @@ import os
 import pytest
 
 from kafka_io.broker import free_port
-from tests.job_helpers import cli
+from tests.helpers import cli
 
 
 @pytest.fixture
@@ -64,3 +64,16 @@ def test_broker_down_is_one_line(archive_env):
                FINK_TRANSFER_KAFKA__TIMEOUT_S="2")
     result = cli(*BASE, env=env)
     _assert_refused(result, archive_env, "not reachable")
+
+
+def test_the_app_submits_through_the_same_checks(archive_env):
+    """The app's submit is the CLI's: a range with no archive night is refused, no job is recorded."""
+    from components import services
+    from engine.errors import UserError
+    from engine.query import JobSpec
+
+    spec = JobSpec(survey="ztf", start=dt.date(2030, 1, 1), stop=dt.date(2030, 1, 2), classes=["allclasses"],
+                   conditions="", content="lightcurve")
+    with pytest.raises(UserError, match="unknown night range"):
+        services.submit(archive_env, spec, test=True)
+    assert not (archive_env.jobs_dir.exists() and any(archive_env.jobs_dir.iterdir())), "a job was created"

@@ -8,7 +8,7 @@ import pytest
 
 from engine import schemas
 from engine.archive.unify import conform_batch
-from tests.conftest import REFERENCE
+from tests.helpers import REFERENCE
 
 LAKE = REFERENCE / "samples" / "fink_datalake"
 

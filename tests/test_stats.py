@@ -11,8 +11,7 @@ import pyarrow.parquet as pq
 from engine import stats
 from engine.archive import reader
 from engine.classification import classify_batch, load_tns_catalog
-from tests.archive_fixtures import real_lake, ztf_archive  # noqa: F401  (fixtures)
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_index_layout_and_exact_counts(ztf_archive):

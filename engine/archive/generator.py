@@ -16,8 +16,6 @@ stays flat whatever the archive size. Deterministic for a given seed and argumen
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ from engine import schemas, taxonomy
 from engine.archive import cutouts, layout, objects, sky
 from engine.archive.reader import era_of
 from engine.errors import UserError
+from engine.progress import progress_bar
 
 CHUNK = 2000
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
@@ -35,34 +34,6 @@ JD_UNIX0 = 2440587.5
 NID0 = dt.date(2017, 1, 1)
 _LETTERS = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
 FINK_VERSIONS = {"2019-2021": ("1.3", "0.4.8"), "2022": ("2.2", "2.0.0"), "2023+": ("2.9", "3.13.3")}
-
-
-# --------------------------------------------------------------------------- progress
-
-class Progress:
-    """A light progress bar on stderr (no dependency), at most ~4 updates per second."""
-
-    def __init__(self, total: int, label: str, stream=None, unit: str = "alerts"):
-        self.total, self.label, self.done, self.unit = total, label, 0, unit
-        self.stream = stream or sys.stderr
-        self.t0 = self.last = time.monotonic()
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
-        if now - self.last >= 0.25 or self.done >= self.total:
-            self.last = now
-            rate = self.done / max(now - self.t0, 1e-9)
-            frac = self.done / max(self.total, 1)
-            bar = "#" * int(30 * frac)
-            eta = (self.total - self.done) / rate if rate > 0 else 0
-            self.stream.write(f"\r{self.label} [{bar:<30}] {frac:6.1%} {self.done}/{self.total} "
-                              f"{rate:,.0f} {self.unit}/s ETA {eta:,.0f}s ")
-            self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -663,7 +634,7 @@ def build_archive(survey: str, start: dt.date, nights: int, alerts_per_night: in
         raise UserError(f"{str(out)!r} already holds an archive; choose an empty directory")
     out.mkdir(parents=True, exist_ok=True)
     night_list = [start + dt.timedelta(days=i) for i in range(nights)]
-    bar = Progress(nights * alerts_per_night, f"build {survey}") if progress else None
+    bar = progress_bar(nights * alerts_per_night, f"build {survey}") if progress else None
     bank = cutouts.StampBank(seed) if survey == "ztf" else None
     tns_rows: list = []
     samples_done: set[str] = set()

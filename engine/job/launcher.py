@@ -1,39 +1,36 @@
-"""Start and cancel jobs as separate processes.
+"""Start, wait for and cancel jobs; :func:`submit_job` is the one way the CLI and the app start one.
 
-The app calls :func:`launch_job` from inside a Streamlit server, so the job must not be a fork
-of the caller (a forked Streamlit/JVM/librdkafka process is unsafe): it is a fresh interpreter,
-``python -m cli jobs run <job_id>``, in its own session (process group), which also makes
-cancelling the whole tree (job, Spark JVM, Python workers) one ``killpg``.
+The app calls this from inside a Streamlit server, so the job is a fresh interpreter,
+``python -m cli jobs run <job_id>``, spawned by :mod:`engine.supervisor` in its own session:
+cancelling the whole tree (job, Spark JVM, Python workers) is one ``killpg``.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
+from engine import supervisor
 from engine.errors import UserError
-from engine.job.store import (CANCEL_MARKER, TERMINAL, JobRecord, append_log, create_job, job_dir, load_job, pid_alive,
+from engine.job.store import (CANCEL_MARKER, TERMINAL, JobRecord, append_log, create_job, job_dir, load_job,
                               read_progress, update_status)
+from engine.supervisor import pid_alive
 
 ENGINES = ("spark", "local", "auto")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def job_command(job_id: str) -> list[str]:
-    return [sys.executable, "-m", "cli", "jobs", "run", job_id]
+def submit_job(settings, spec, test: bool = False, engine: str = "auto", master: str | None = None,
+               estimated: int | None = None):
+    """Validate the spec (:func:`plan_job`), check the broker, start the job: ``(plan, record)``.
 
+    Bad input or a broker that is down is a UserError before anything is recorded or published.
+    """
+    from engine.job.plan import plan_job
+    from kafka_io.broker import ensure_broker
 
-def _child_env(settings) -> dict:
-    env = dict(os.environ)
-    # The child reloads the settings from the environment: pin the data dir so it finds the job.
-    env["FINK_TRANSFER_DATA_DIR"] = str(settings.data_dir)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
-    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    return env
+    plan = plan_job(settings, spec, test=test)
+    ensure_broker(settings)
+    return plan, launch_job(settings, plan.spec, test=test, engine=engine, master=master, estimated=estimated)
 
 
 def launch_job(settings, spec, test: bool = False, engine: str = "spark", master: str | None = None,
@@ -42,14 +39,9 @@ def launch_job(settings, spec, test: bool = False, engine: str = "spark", master
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     rec = create_job(settings, spec, test=test, engine=engine, master=master or "", estimated=estimated)
-    directory = job_dir(settings, rec.job_id)
-    out = open(directory / "process.out", "ab")
-    try:
-        proc = subprocess.Popen(job_command(rec.job_id), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True, cwd=str(PROJECT_ROOT),
-                                env=_child_env(settings))
-    finally:
-        out.close()
+    # The child reloads the settings from the environment: pin the data dir so it finds the job.
+    proc = supervisor.spawn(supervisor.cli_command("jobs", "run", rec.job_id), job_dir(settings, rec.job_id) / "process.out",
+                            FINK_TRANSFER_DATA_DIR=str(settings.data_dir))
     # The job writes its own pid when it starts; writing it here too closes the gap before that.
     rec = load_job(settings, rec.job_id)
     if rec.pid is None:
@@ -85,7 +77,7 @@ def cancel_job(settings, job_id: str, grace: float = 20.0) -> JobRecord:
                              error="cancelled before it started")
     append_log(settings, job_id, "Cancellation requested")
     (job_dir(settings, job_id) / CANCEL_MARKER).touch()
-    _signal_group(rec.pid, signal.SIGTERM)
+    supervisor.send_signal(rec.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         rec = load_job(settings, job_id)
@@ -94,7 +86,7 @@ def cancel_job(settings, job_id: str, grace: float = 20.0) -> JobRecord:
         if not pid_alive(rec.pid, job_id):
             break
         time.sleep(0.2)
-    _signal_group(rec.pid, signal.SIGKILL)
+    supervisor.send_signal(rec.pid, signal.SIGKILL)
     time.sleep(0.2)
     rec = load_job(settings, job_id)
     if rec.state in ("done", "cancelled"):
@@ -105,19 +97,6 @@ def cancel_job(settings, job_id: str, grace: float = 20.0) -> JobRecord:
     append_log(settings, job_id, f"Job killed after {grace:.0f} s without stopping; marked cancelled")
     _publish_cancelled_manifest(settings, rec)
     return rec
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # the job is its session leader: pgid == pid
-    except ProcessLookupError:
-        return
-    except PermissionError:
-        os.kill(pid, sig)
-    try:  # reap it if it is our child, so it does not linger as a zombie
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _publish_cancelled_manifest(settings, rec: JobRecord) -> None:

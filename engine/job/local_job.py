@@ -76,7 +76,7 @@ class LocalJob:
         self.ctx = ctx
         self.log = log
         cpus = os.cpu_count() or 1
-        wanted = processes or int(os.environ.get("FINK_TRANSFER_LOCAL_PROCESSES", "0") or 0) or cpus
+        wanted = processes or settings.jobs.local_processes or cpus
         self.processes = 1 if plan.limit is not None else max(1, min(wanted, len(plan.nights)))
         self._pool = None
 

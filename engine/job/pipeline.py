@@ -35,6 +35,7 @@ class JobContext:
     post_conditions: tuple[str, ...] = ()         # DuckDB SQL on the classified batch
     limit: int | None = None                      # per worker; the driver enforces the total
     job_dir: str = ""                             # where workers append progress ("" = nowhere)
+    throttle_s: float = 0.0                       # jobs.throttle_s: wait before each batch (tests, demos)
     tns: object = None                            # engine.classification.TnsCatalog (None = none)
 
     @property
@@ -126,8 +127,7 @@ class BatchPublisher:
         self.sent = 0
         self._unreported = 0
         self._progress_every = progress_every
-        # Test/demo hook: seconds to wait before each batch (watch progress, try cancel).
-        self._throttle = float(os.environ.get("FINK_TRANSFER_JOB_THROTTLE_S", "0") or 0)
+        self._throttle = ctx.throttle_s
 
     @property
     def full(self) -> bool:

@@ -123,4 +123,4 @@ def make_context(settings, plan: JobPlan, job_dir: str = ""):
                       engine_conditions=plan.engine_conditions,
                       engine_conditions_duckdb=plan.engine_conditions_duckdb,
                       post_conditions=plan.post_conditions, limit=plan.limit, job_dir=job_dir,
-                      tns=load_tns_catalog(plan.archive_dir))
+                      throttle_s=settings.jobs.throttle_s, tns=load_tns_catalog(plan.archive_dir))

@@ -26,7 +26,8 @@ from datetime import datetime
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.fileio import pid_alive, write_text_atomic
+from engine.fileio import write_text_atomic
+from engine.supervisor import pid_alive
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")

@@ -24,7 +24,6 @@ SCHEMA_DIR = Path(__file__).resolve().parent
 SURVEYS = ("ztf", "elasticc")
 
 ZTF_ERAS = ("2019-2021", "2022", "2023+")
-ELASTICC_ERAS = ("v0_9",)
 
 # --------------------------------------------------------------------------- Avro files
 
@@ -210,3 +209,20 @@ ZTF_402_FROM = dt.date(2023, 10, 16)
 
 def ztf_schemavsn(night: dt.date) -> str:
     return "4.02" if night >= ZTF_402_FROM else "3.3"
+
+
+def leaf_fields(schema) -> list[tuple[str, str]]:
+    """``(dotted name, type)`` of every leaf field, structs walked: what a condition can name."""
+    rows: list[tuple[str, str]] = []
+
+    def walk(prefix: str, field: pa.Field) -> None:
+        name = f"{prefix}{field.name}"
+        if pa.types.is_struct(field.type):
+            for child in field.type:
+                walk(name + ".", child)
+        else:
+            rows.append((name, str(field.type)))
+
+    for f in schema:
+        walk("", f)
+    return rows

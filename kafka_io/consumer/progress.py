@@ -5,14 +5,16 @@ from __future__ import annotations
 import sys
 import time
 
+from engine.progress import progress_bar
+
 
 def _fmt_count(n: float) -> str:
     return f"{n:,.0f}"
 
 
 class Progress:
-    """A one-line progress bar when stderr is a terminal; a line every ``every`` seconds otherwise
-    (only with ``verbose``), so logs stay readable."""
+    """A tqdm bar when stderr is a terminal; a line every ``every`` seconds otherwise (only with
+    ``verbose``), so logs stay readable. Also measures the steady rates the status file reports."""
 
     def __init__(self, total: int | None, verbose: bool = False, every: float = 10.0, stream=None):
         self.stream = stream or sys.stderr
@@ -20,9 +22,9 @@ class Progress:
         self.total = total
         self.verbose = verbose
         self.every = every
-        self.start = time.monotonic()
         self._last_print = 0.0
         self._samples: list[tuple[float, int, int]] = []
+        self._bar = progress_bar(total, "Downloading", stream=self.stream) if self.tty else None
 
     def rates(self, alerts: int, nbytes: int) -> tuple[float, float]:
         """Alerts/s and MB/s over the last ~5 s (steady state, not diluted by start-up)."""
@@ -39,17 +41,11 @@ class Progress:
     def update(self, alerts: int, nbytes: int, note: str = "") -> tuple[float, float]:
         rate, mbs = self.rates(alerts, nbytes)
         now = time.monotonic()
-        if self.tty:
-            if now - self._last_print >= 0.2:
-                self._last_print = now
-                if self.total:
-                    frac = min(1.0, alerts / self.total)
-                    bar = "#" * int(frac * 30)
-                    head = f"[{bar:<30}] {_fmt_count(alerts)}/{_fmt_count(self.total)}"
-                else:
-                    head = f"{_fmt_count(alerts)} alerts"
-                self.stream.write(f"\rDownloading {head}  {rate:,.0f} alerts/s  {mbs:.1f} MB/s {note}\x1b[K")
-                self.stream.flush()
+        if self._bar is not None:
+            if self._bar.total != self.total:  # the manifest may tell the total later
+                self._bar.total = self.total
+            self._bar.set_postfix_str(f"{mbs:.1f} MB/s {note}".strip(), refresh=False)
+            self._bar.update(alerts - self._bar.n)
         elif self.verbose and now - self._last_print >= self.every:
             self._last_print = now
             total = f"/{_fmt_count(self.total)}" if self.total else ""
@@ -59,9 +55,8 @@ class Progress:
         return rate, mbs
 
     def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
 
 
 def summary_lines(completeness: dict, elapsed: float, alerts_run: int, bytes_run: int) -> list[str]:

@@ -19,12 +19,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.fileio import pid_alive, write_json_atomic
+from engine import supervisor
+from engine.fileio import write_json_atomic
+from engine.supervisor import pid_alive
 
 STATUS_NAME = "status.json"
 LOG_NAME = "download.log"
@@ -82,29 +83,61 @@ class DownloadHandle:
         return self.status()
 
 
-def _project_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
-
-
 def start_download(options, status_dir: str | os.PathLike) -> DownloadHandle:
     """Launch ``python -m cli download`` as its own process (own session, log in ``status_dir``)."""
     status_dir = Path(status_dir)
     status_dir.mkdir(parents=True, exist_ok=True)
     status_file = status_dir / STATUS_NAME
-    cmd = [sys.executable, "-m", "cli", "download", *options.to_argv(), "--status-file", str(status_file)]
-    env = dict(os.environ)
-    root = _project_root()
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     # Written before the launch, so the child's own updates (same pid) can never be overwritten.
     write_json_atomic(status_file, {"state": "starting", "pid": None, "topic": options.topic,
-                              "outdir": str(Path(options.outdir).resolve()), "options": options.to_dict(),
-                              "alerts_written": 0, "error": None, "completeness": None,
-                              "started_at": time.time(), "updated_at": time.time()})
-    with open(status_dir / LOG_NAME, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=root, start_new_session=True)
+                                    "outdir": str(Path(options.outdir).resolve()), "options": options.to_dict(),
+                                    "alerts_written": 0, "error": None, "completeness": None,
+                                    "started_at": time.time(), "updated_at": time.time()})
+    proc = supervisor.spawn(supervisor.cli_command("download", *options.to_argv(), "--status-file", str(status_file)),
+                            status_dir / LOG_NAME)
     (status_dir / PID_NAME).write_text(str(proc.pid))
     return DownloadHandle(status_dir, proc.pid, proc)
+
+
+@dataclass(frozen=True)
+class DownloadView:
+    """What a user is shown of a download's status file (the app's Download page)."""
+
+    state: str
+    downloaded: int
+    expected: int | None
+    rate: float | None
+    rate_mb: float | None
+    processes: int | None
+    error: str | None
+    partitions: list[dict]
+    manifest: dict | None
+    outdir: str
+    waiting_for_job: bool
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("starting", "running")
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "done"
+
+
+def download_view(status_dir: str | os.PathLike) -> DownloadView | None:
+    """The live status of the download kept in ``status_dir``, or None if it never started."""
+    if not (Path(status_dir) / STATUS_NAME).is_file():
+        return None
+    data = read_download_status(status_dir)
+    parts = [{"partition": int(p), "written": (info or {}).get("written"),
+              "next offset": (info or {}).get("next_offset"), "last offset": (info or {}).get("target_last_offset")}
+             for p, info in sorted((data.get("partitions") or {}).items(), key=lambda kv: int(kv[0]))]
+    return DownloadView(
+        state=str(data.get("state") or "unknown"), downloaded=int(data.get("alerts_written") or 0),
+        expected=data.get("expected"), rate=data.get("rate_alerts_s"), rate_mb=data.get("rate_mb_s"),
+        processes=data.get("processes"), error=data.get("error"), partitions=parts,
+        manifest=data.get("completeness"), outdir=str(data.get("outdir") or ""),
+        waiting_for_job=bool(data.get("waiting_for_job")))
 
 
 def read_download_status(status_dir: str | os.PathLike) -> dict:
@@ -120,6 +153,7 @@ def read_download_status(status_dir: str | os.PathLike) -> dict:
     pid = data.get("pid")
     if pid is None and (Path(status_dir) / PID_NAME).is_file():
         pid = data["pid"] = int((Path(status_dir) / PID_NAME).read_text())
+    supervisor.reap(pid)  # a download this process started, finished: no zombie left behind
     if data.get("state") not in TERMINAL and pid and not pid_alive(int(pid)):
         data["state"] = "failed"
         data["error"] = data.get("error") or "the download process ended unexpectedly (see download.log)"
@@ -132,8 +166,4 @@ def cancel_download(status_dir: str | os.PathLike) -> bool:
     pid = data.get("pid")
     if data.get("state") in TERMINAL or not pid:
         return False
-    try:
-        os.kill(int(pid), signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    return True
+    return supervisor.send_signal(int(pid), signal.SIGTERM, group=False)  # its workers ignore SIGTERM anyway

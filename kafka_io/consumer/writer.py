@@ -184,3 +184,28 @@ class BatchWriter:
                 raise UserError(f"disk full: no space left on device while writing to {self.outdir}") from exc
             raise UserError(f"cannot write to {self.outdir}: {exc.strerror or exc}") from exc
         return size
+
+
+def parquet_folders(root: str | os.PathLike) -> list[Path]:
+    """Top folders under ``root`` that hold Parquet output (one per download), newest first."""
+    root = Path(root)
+    found: dict[Path, float] = {}
+    if root.is_dir():
+        for path in root.rglob("*.parquet"):
+            top = path.parent
+            while top.parent != root and root in top.parents:
+                top = top.parent
+            found[top] = max(found.get(top, 0.0), path.stat().st_mtime)
+    return sorted(found, key=found.get, reverse=True)
+
+
+def folder_mtime(folder: str | os.PathLike) -> float:
+    """Newest mtime below ``folder``: changes when a download adds files (a cache key)."""
+    newest = 0.0
+    for base, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                newest = max(newest, os.stat(os.path.join(base, name)).st_mtime)
+            except OSError:
+                pass
+    return newest

@@ -1,8 +1,9 @@
-"""Entry point of the Streamlit app: a router over the pages in ``app_pages/``.
+"""Entry point of the Streamlit app: a router over the page scripts beside it.
 
 Run with ``fink-transfer app`` (starts the broker and a demo archive first) or
-``streamlit run streamlit_app.py``. Navigation sits in ``run()`` like Streamlit's own hello app,
-so tests can drive it.
+``streamlit run app_pages/streamlit_app.py``. Navigation sits in ``run()`` like Streamlit's own
+hello app, so tests can drive it. Theme and server settings: ``.streamlit/config.toml`` beside
+this file (Streamlit reads a config next to its main script).
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from pathlib import Path
 
 import streamlit as st
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:  # `streamlit run` from another folder still finds engine/, components/
-    sys.path.insert(0, str(HERE))
+PAGES = Path(__file__).resolve().parent
+if str(PAGES.parent) not in sys.path:  # a source checkout run without install still finds engine/, components/
+    sys.path.insert(0, str(PAGES.parent))
 
 from engine.errors import UserError  # noqa: E402  (after the path fix)
 
-PAGES = HERE / "app_pages"
 LOG = logging.getLogger("fink_transfer.app")
 
 
