@@ -90,7 +90,12 @@ def read_manifest(base_conf: dict, topic: str, timeout: float = 10.0) -> Manifes
         meta = md.topics.get(name)
         if meta is None or meta.error is not None or not meta.partitions:
             return None
-        low, high = consumer.get_watermark_offsets(TopicPartition(name, 0), timeout=timeout, cached=False)
+        from kafka_io.retry import call_retrying
+        try:
+            low, high = call_retrying(lambda left: consumer.get_watermark_offsets(
+                TopicPartition(name, 0), timeout=left, cached=False), timeout)
+        except KafkaException as exc:
+            raise BrokerUnavailable(f"broker did not answer while reading {name}: {exc.args[0].str()}") from exc
         if high <= low:
             return None
         consumer.assign([TopicPartition(name, 0, OFFSET_BEGINNING)])

@@ -25,7 +25,8 @@ def transient(exc: BaseException) -> bool:
     return bool(err.retriable()) or err.code() in (
         KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
         KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE,
-        KafkaError.REQUEST_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._TIMED_OUT)
+        KafkaError.REQUEST_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._TIMED_OUT,
+        KafkaError._DESTROY_BROKER)  # a cluster member that went away while the call was in flight
 
 
 def call_retrying(fn: Callable[[float], T], timeout: float, pause: float = 0.2) -> T:

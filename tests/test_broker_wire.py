@@ -105,3 +105,12 @@ def test_broker_cli_start_status_stop(tmp_path, kafka_jars):
     assert "stopped" in run("stop").stdout
     status = run("status")
     assert status.returncode == 1 and "stopped" in status.stdout
+
+
+def test_cluster_ids_never_read_as_a_command_line_flag():
+    """kafka-storage takes ``-t <id>``: an id starting with '-' made the first start fail (1 in 64)."""
+    from kafka_io.broker import _random_cluster_id
+
+    ids = {_random_cluster_id() for _ in range(3000)}
+    assert len(ids) == 3000 and not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)
