@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ELASTICC_NIGHTS, ELASTICC_PER_NIGHT, ELASTICC_START, REFERENCE, ZTF_NIGHTS, \
-    ZTF_PER_NIGHT, ZTF_START, app_environment, ensure_archive
+    ZTF_PER_NIGHT, ZTF_START, app_environment, ensure_archive, point_settings_at
 
 # A test using any of these fixtures (directly or through another fixture) gets the marker.
 LAYER_FIXTURES = {
@@ -36,15 +36,18 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(marker)
 
 
+def _running(server, timeout: float = 10):
+    """Start a broker or cluster for a fixture, stop it at teardown."""
+    server.start()
+    yield server
+    server.stop(timeout=timeout)
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory):
     """A real Apache Kafka broker (KRaft, data on disk) on free loopback ports, for the whole session."""
     from kafka_io.broker import EmbeddedBroker
-
-    b = EmbeddedBroker(tmp_path_factory.mktemp("broker"), port=0, heap="768m")
-    b.start()
-    yield b
-    b.stop()
+    yield from _running(EmbeddedBroker(tmp_path_factory.mktemp("broker"), port=0, heap="768m"), timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -56,23 +59,29 @@ def kafka_jars():
 
 @pytest.fixture
 def private_broker(tmp_path):
-    """A broker of the test's own (fault tests kill and restart it), stopped at the end."""
+    """A broker of the test's own (fault tests kill and restart it)."""
     from kafka_io.broker import EmbeddedBroker
+    yield from _running(EmbeddedBroker(tmp_path / "private-broker", port=0, heap="512m"))
 
-    b = EmbeddedBroker(tmp_path / "private-broker", port=0, heap="512m")
-    b.start()
-    yield b
-    b.stop(timeout=10)
+
+@pytest.fixture(scope="module")
+def scram_broker(tmp_path_factory):
+    """A broker with the SASL SCRAM-SHA-512 listener and deny-by-default ACLs."""
+    from kafka_io.broker import EmbeddedBroker
+    yield from _running(EmbeddedBroker(tmp_path_factory.mktemp("scram"), port=0, heap="512m", security="scram"))
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """Three KRaft nodes on loopback: replication factor 3, ``min.insync.replicas=2``."""
+    from kafka_io.broker import KafkaCluster
+    yield from _running(KafkaCluster(tmp_path / "cluster", nodes=3, heap="384m"), timeout=15)
 
 
 @pytest.fixture
 def private_env(tmp_path, private_broker, monkeypatch):
-    """Like ``settings_env``, but on the test's own broker."""
-    monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS", private_broker.bootstrap_servers)
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__SCHEMA_COPIES", "10")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.finkclient: the configuration is used
-    monkeypatch.delenv("FINK_TRANSFER_CONFIG", raising=False)
+    """Like ``settings_env``, but on the test's own broker (and no ``~/.finkclient``)."""
+    point_settings_at(monkeypatch, tmp_path / "var", private_broker.bootstrap_servers, home=tmp_path / "home")
     from engine.config import load_settings
     return load_settings()
 
@@ -84,10 +93,7 @@ def settings_env(tmp_path, broker, monkeypatch):
     The broker is "external" from the settings' point of view (bootstrap_servers set), so code
     under test never starts or stops it. Child processes inherit these variables.
     """
-    monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS", broker.bootstrap_servers)
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__SCHEMA_COPIES", "10")
-    monkeypatch.delenv("FINK_TRANSFER_CONFIG", raising=False)
+    point_settings_at(monkeypatch, tmp_path / "var", broker.bootstrap_servers)
     from engine.config import load_settings
     return load_settings()
 

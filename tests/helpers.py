@@ -181,6 +181,46 @@ def publish(settings, topic: str, values: list[bytes], schema: dict | None, mani
 
 # --------------------------------------------------------------------------- job tests
 
+def point_settings_at(monkeypatch, data_dir: Path, bootstrap: str, home: Path | None = None, **kafka) -> None:
+    """Environment of the one configuration for a test: its data dir, a broker, optional Kafka keys.
+
+    Child processes (jobs, downloads) inherit it. ``home`` hides ``~/.finkclient`` files.
+    """
+    monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS", bootstrap)
+    monkeypatch.setenv("FINK_TRANSFER_KAFKA__SCHEMA_COPIES", str(kafka.pop("schema_copies", 10)))
+    for key, value in kafka.items():
+        monkeypatch.setenv(f"FINK_TRANSFER_KAFKA__{key.upper()}", str(value))
+    if home is not None:
+        monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("FINK_TRANSFER_CONFIG", raising=False)
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.1) -> None:
+    """Poll ``predicate`` until it is true; fail the test naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_download(*args) -> subprocess.Popen:
+    """``fink-transfer download ARGS`` as a child in its own session (kill it with its group)."""
+    return subprocess.Popen([sys.executable, "-m", "cli", "download", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """Wait for a child started by :func:`start_download`; kill its group if it outlives ``timeout``."""
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def topic_totals(settings, topic: str) -> dict[int, dict]:
     """Per-partition message counts read from the broker's watermarks."""
     from confluent_kafka import Consumer, TopicPartition

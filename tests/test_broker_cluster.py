@@ -7,10 +7,6 @@ only ``kafka.bootstrap_servers`` changes.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pandas as pd
@@ -18,40 +14,21 @@ import pytest
 
 from engine.job.launcher import launch_job, wait_job
 from engine.job.store import read_log
-from kafka_io.broker import KafkaCluster
 from kafka_io.client_config import base_config, producer_config
 from kafka_io.manifest import Manifest, publish_manifest, read_manifest
-from tests.helpers import ROOT, consume_all, expected_rows, make_values, publish, topic_totals
+from tests.helpers import (consume_all, expected_rows, finish, make_values, point_settings_at, publish,
+                           start_download, topic_totals, wait_for)
 
 NIGHTS = ["2021-11-22", "2021-11-23"]
 
 
 @pytest.fixture
-def cluster(tmp_path):
-    c = KafkaCluster(tmp_path / "cluster", nodes=3, heap="384m")
-    c.start()
-    yield c
-    c.stop(timeout=15)
-
-
-@pytest.fixture
 def cluster_env(tmp_path, cluster, small_archive, monkeypatch):
-    monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS", cluster.bootstrap_servers)
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__SCHEMA_COPIES", "5")
+    point_settings_at(monkeypatch, tmp_path / "var", cluster.bootstrap_servers, home=tmp_path / "home",
+                      schema_copies=5)
     monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ZTF", str(small_archive))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     from engine.config import load_settings
     return load_settings()
-
-
-def _wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _candids(outdir):
@@ -70,7 +47,7 @@ def test_losing_a_broker_mid_job_and_mid_download_loses_and_duplicates_nothing(
     spec = {"survey": "ztf", "start": NIGHTS[0], "stop": NIGHTS[-1], "classes": ["allclasses"],
             "conditions": [], "content": "lightcurve", "limit": None}
     rec = launch_job(cluster_env, spec, engine="local")
-    _wait_for(lambda: "Starting to send data" in read_log(cluster_env, rec.job_id), 120, "the job to publish")
+    wait_for(lambda: "Starting to send data" in read_log(cluster_env, rec.job_id), 120, "the job to publish")
     md = AdminClient(base_config(cluster_env)).list_topics(rec.topic, timeout=10)
     assert all(len(p.replicas) == 3 for p in md.topics[rec.topic].partitions.values())
     time.sleep(2.2)
@@ -88,18 +65,14 @@ def test_losing_a_broker_mid_job_and_mid_download_loses_and_duplicates_nothing(
     half = len(values) // 2
     publish(cluster_env, topic_name, values[:half], schema, manifest="running")
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "download", "-topic", topic_name, "-outdir", str(out),
-                             "-nconsumers", "2", "-batchsize", "100"], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = start_download("-topic", topic_name, "-outdir", str(out), "-nconsumers", "2", "-batchsize", "100")
     try:
-        _wait_for(lambda: len(_candids(out)) >= half, 120, "the first half on disk")
+        wait_for(lambda: len(_candids(out)) >= half, 120, "the first half on disk")
         cluster.nodes[1].kill()
         publish(cluster_env, topic_name, values[half:], None, manifest=None, create=False)
         publish_manifest(producer_config(cluster_env), Manifest(
             topic=topic_name, status="done", partitions=topic_totals(cluster_env, topic_name), total=len(values)))
-        _out, err = proc.communicate(timeout=240)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        _out, err = finish(proc, 240)
     assert proc.returncode == 0, err
     assert sorted(_candids(out)) == sorted(candids)

@@ -24,7 +24,8 @@ from kafka_io.client_config import base_config, consumer_config, producer_config
 from kafka_io.consumer.credentials import default_group_id
 from kafka_io.manifest import Manifest, publish_manifest, read_manifest
 from kafka_io.producer import PartitionWriter, create_transfer_topics, merge_reports
-from tests.helpers import ROOT, consume_all, expected_rows, make_values, publish, topic_totals
+from tests.helpers import (ROOT, consume_all, expected_rows, make_values, point_settings_at, publish, topic_totals,
+                           wait_for)
 
 
 def _download_cmd(topic: str, outdir: Path, *extra: str) -> list[str]:
@@ -34,19 +35,6 @@ def _download_cmd(topic: str, outdir: Path, *extra: str) -> list[str]:
 
 def _candids(outdir: Path) -> list[int]:
     return pd.read_parquet(outdir, columns=["candid"])["candid"].tolist()
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _files(outdir: Path) -> int:
-    return sum(1 for _ in outdir.rglob("part-*.parquet"))
 
 
 def test_producer_retries_through_a_broker_kill_without_duplicates(private_env, private_broker, topic_name):
@@ -99,7 +87,7 @@ def test_job_survives_a_broker_kill_and_its_manifest_equals_the_selection(privat
     spec = {"survey": "ztf", "start": nights[0], "stop": nights[-1], "classes": ["allclasses"],
             "conditions": [], "content": "lightcurve", "limit": None}
     rec = launch_job(settings, spec, engine="local")
-    _wait_for(lambda: "Starting to send data" in read_log(settings, rec.job_id), 120, "the job to publish")
+    wait_for(lambda: "Starting to send data" in read_log(settings, rec.job_id), 120, "the job to publish")
     time.sleep(3.2)  # inside the first batch's delivery or the second batch's wait
     private_broker.kill()
     time.sleep(2.0)
@@ -122,7 +110,7 @@ def test_download_carries_on_after_a_broker_kill_and_gives_up_on_one_that_stays_
     proc = subprocess.Popen(_download_cmd(topic_name, out, "-stall_timeout", "60"), cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        _wait_for(lambda: out.is_dir() and len(_candids_safe(out)) >= half, 120, "the first half on disk")
+        wait_for(lambda: out.is_dir() and len(_candids_safe(out)) >= half, 120, "the first half on disk")
         private_broker.kill()
         time.sleep(2.0)
         private_broker.start()
@@ -144,7 +132,7 @@ def test_download_carries_on_after_a_broker_kill_and_gives_up_on_one_that_stays_
     proc = subprocess.Popen(_download_cmd(topic2, out2, "-stall_timeout", "6"), cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        _wait_for(lambda: out2.is_dir() and len(_candids_safe(out2)) == len(values), 120, "every alert on disk")
+        wait_for(lambda: out2.is_dir() and len(_candids_safe(out2)) == len(values), 120, "every alert on disk")
         private_broker.kill()
         t0 = time.monotonic()
         _out, err = proc.communicate(timeout=120)
@@ -207,10 +195,8 @@ def test_retention_really_deletes_old_data(tmp_path, monkeypatch, topic_name, ka
     broker = EmbeddedBroker(tmp_path / "b", port=0, heap="512m", retention_check_ms=1000)
     broker.start()
     try:
-        monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path / "var"))
-        monkeypatch.setenv("FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS", broker.bootstrap_servers)
-        monkeypatch.setenv("FINK_TRANSFER_KAFKA__RETENTION_DAYS", str(4 / 86400))  # 4 seconds
-        monkeypatch.setenv("FINK_TRANSFER_KAFKA__SCHEMA_COPIES", "3")
+        point_settings_at(monkeypatch, tmp_path / "var", broker.bootstrap_servers, schema_copies=3,
+                          retention_days=4 / 86400)  # 4 seconds
         from engine.config import load_settings
         settings = load_settings()
         schema, values, _ = make_values(500)
@@ -237,7 +223,7 @@ def test_retention_really_deletes_old_data(tmp_path, monkeypatch, topic_name, ka
             finally:
                 c.close()
 
-        _wait_for(lambda: all(retained(t) == 0 for t in (topic_name, schema_topic(topic_name),
+        wait_for(lambda: all(retained(t) == 0 for t in (topic_name, schema_topic(topic_name),
                                                          manifest_topic(topic_name))), 60, "retention")
     finally:
         broker.stop(timeout=10)

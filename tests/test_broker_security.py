@@ -15,29 +15,15 @@ import pandas as pd
 import pytest
 
 from kafka_io import acl
-from kafka_io.broker import EmbeddedBroker
-from tests.helpers import ROOT, make_values, publish
-
-
-@pytest.fixture(scope="module")
-def scram_broker(tmp_path_factory):
-    b = EmbeddedBroker(tmp_path_factory.mktemp("scram"), port=0, heap="512m", security="scram")
-    b.start()
-    yield b
-    b.stop(timeout=10)
+from tests.helpers import ROOT, make_values, point_settings_at, publish
 
 
 @pytest.fixture
 def service_env(tmp_path, scram_broker, monkeypatch):
     """The service's settings: the embedded broker's own SCRAM admin, from the one configuration."""
-    monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS", scram_broker.bootstrap_servers)
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__SECURITY_PROTOCOL", "SASL_PLAINTEXT")
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__SASL_MECHANISM", "SCRAM-SHA-512")
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__SASL_USERNAME", scram_broker.admin_user)
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__SASL_PASSWORD", scram_broker.admin_password)
-    monkeypatch.setenv("FINK_TRANSFER_KAFKA__SCHEMA_COPIES", "3")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    point_settings_at(monkeypatch, tmp_path / "var", scram_broker.bootstrap_servers, home=tmp_path / "home",
+                      schema_copies=3, security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                      sasl_username=scram_broker.admin_user, sasl_password=scram_broker.admin_password)
     from engine.config import load_settings
     return load_settings()
 

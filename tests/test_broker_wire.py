@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from engine.errors import BrokerUnavailable
-from kafka_io.broker import EmbeddedBroker, check_bootstrap, free_port
+from kafka_io.broker import check_bootstrap, free_port
 from kafka_io.client_config import base_config, producer_config
 from kafka_io.manifest import Manifest, publish_manifest, read_manifest
 from kafka_io.producer import PartitionWriter, create_transfer_topics, merge_reports, publish_schema

@@ -20,7 +20,7 @@ import pytest
 from kafka_io.client_config import base_config, producer_config
 from kafka_io.manifest import Manifest, publish_manifest
 from kafka_io.producer import PartitionWriter, create_transfer_topics
-from tests.helpers import ROOT, make_values, publish
+from tests.helpers import ROOT, make_values, publish, start_download
 
 
 @pytest.fixture
@@ -32,11 +32,6 @@ def env(settings_env, tmp_path, monkeypatch):
 def download(*args, timeout=180, **kw):
     return subprocess.run([sys.executable, "-m", "cli", "download", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, **kw)
-
-
-def start(*args):
-    return subprocess.Popen([sys.executable, "-m", "cli", "download", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def parts(outdir: Path) -> list[Path]:
@@ -90,7 +85,7 @@ def test_sigkill_three_times_then_exact(env, topic_name, tmp_path):
     kills = 0
     for attempt in range(3):
         before = len(parts(out))
-        proc = start(*args)
+        proc = start_download(*args)
         deadline = time.monotonic() + 60
         while len(parts(out)) <= before and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -144,7 +139,7 @@ def test_running_manifest_waits_for_the_job(env, topic_name, tmp_path):
     schema, values, candids = make_values(1000)
     first = publish(env, topic_name, values[:400], schema, manifest="running")
     out = tmp_path / "out"
-    proc = start("-topic", topic_name, "-outdir", str(out), "-nconsumers", "2", "-batchsize", "1000")
+    proc = start_download("-topic", topic_name, "-outdir", str(out), "-nconsumers", "2", "-batchsize", "1000")
     try:
         deadline = time.monotonic() + 60
         while (not parts(out) or len(candids_on_disk(out)) < 400) and time.monotonic() < deadline:
@@ -183,7 +178,7 @@ def test_sigterm_stops_cleanly_and_resumes(env, topic_name, tmp_path):
     schema, values, candids = make_values(600)
     publish(env, topic_name, values, schema, manifest="running")  # never finishes by itself
     out = tmp_path / "out"
-    proc = start("-topic", topic_name, "-outdir", str(out), "-batchsize", "50000")
+    proc = start_download("-topic", topic_name, "-outdir", str(out), "-batchsize", "50000")
     deadline = time.monotonic() + 60
     while not parts(out) and time.monotonic() < deadline:
         time.sleep(0.1)
