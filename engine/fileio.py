@@ -11,7 +11,6 @@ import json
 import os
 from pathlib import Path
 
-from engine.supervisor import pid_alive  # noqa: F401  (kafka_io/broker.py's import, until it uses engine.supervisor)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

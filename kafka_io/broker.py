@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import BrokerUnavailable, UserError
-from engine.fileio import pid_alive, write_json_atomic, write_text_atomic
+from engine.fileio import write_json_atomic, write_text_atomic
+from engine.supervisor import pid_alive, send_signal, spawn
 
 MAIN_CLASS = "kafka.Kafka"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
@@ -265,9 +266,7 @@ class EmbeddedBroker:
                "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",
                "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j_config()}",
                f"-Dkafka.logs.dir={self.data_dir}", "-cp", classpath, MAIN_CLASS, str(self.properties_file)]
-        with open(self.log_file, "ab") as log:
-            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True, cwd=self.data_dir)
+        self._proc = spawn(cmd, self.log_file)
         write_json_atomic(self.state_file, {"pid": self._proc.pid, "host": self.host, "port": self.port,
                                             "controller_port": self.controller_port, "security": self.security,
                                             "started": time.time()})
@@ -370,7 +369,7 @@ class EmbeddedBroker:
         """SIGKILL the JVM (fault tests: a crash, not a shutdown)."""
         pid = self.pid()
         if pid:
-            os.kill(pid, signal.SIGKILL)
+            send_signal(pid, signal.SIGKILL)
             _wait_gone(pid, 10)
         self.state_file.unlink(missing_ok=True)
 
@@ -380,9 +379,9 @@ class EmbeddedBroker:
         pid = state.get("pid") if state else None
         running = bool(pid) and pid_alive(pid, cmdline_marker=str(self.properties_file))
         if running:
-            os.kill(pid, signal.SIGTERM)
+            send_signal(pid, signal.SIGTERM)
             if not _wait_gone(pid, timeout):
-                os.kill(pid, signal.SIGKILL)
+                send_signal(pid, signal.SIGKILL)
                 _wait_gone(pid, 10)
         self.state_file.unlink(missing_ok=True)
         self._proc = None
@@ -456,10 +455,10 @@ class KafkaCluster:
         pids = [n.pid() for n in self.nodes]
         for pid in pids:
             if pid:
-                os.kill(pid, signal.SIGTERM)
+                send_signal(pid, signal.SIGTERM)
         for node, pid in zip(self.nodes, pids):
             if pid and not _wait_gone(pid, timeout):
-                os.kill(pid, signal.SIGKILL)
+                send_signal(pid, signal.SIGKILL)
                 _wait_gone(pid, 10)
             node.state_file.unlink(missing_ok=True)
 
