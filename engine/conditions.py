@@ -21,6 +21,9 @@ import difflib
 
 import pyarrow as pa
 
+from engine import condition_types as T
+from engine.condition_functions import BY_NAME as FUNCTIONS_BY_NAME
+from engine.condition_functions import FUNCTION_NAMES, HIGHER_ORDER
 from engine.errors import UserError
 
 MAX_LENGTH = 2000
@@ -33,15 +36,9 @@ EXTRA_COLUMNS = (
 )
 CLASSIFICATION_COLUMNS = frozenset({"finkclass", "tnsclass"})
 
-# Functions a user may call (Spark names, lower case); everything else is refused.
-ALLOWED_FUNCTIONS = frozenset({
-    "abs", "log10", "ln", "log", "log2", "exp", "sqrt", "pow", "power", "floor", "ceil",
-    "ceiling", "round", "greatest", "least", "coalesce", "nvl", "isnan", "isnull", "isnotnull",
-    "size", "array_size", "exists", "forall", "filter", "array_contains", "lower", "upper",
-    "lcase", "ucase", "length", "startswith", "endswith", "sin", "cos", "tan", "radians",
-    "degrees", "sign", "signum",
-})
-HIGHER_ORDER = frozenset({"exists", "forall", "filter"})
+# Functions a user may call (Spark names, lower case), with their arity and argument kinds:
+# engine.condition_functions (the one table; the field browser's help shows it too).
+ALLOWED_FUNCTIONS = FUNCTION_NAMES
 CAST_TARGETS = frozenset({"DOUBLE", "FLOAT", "TEXT", "VARCHAR"})  # STRING parses as TEXT
 
 
@@ -121,6 +118,7 @@ def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCo
         raise ConditionError(line, f"condition longer than {MAX_LENGTH} characters")
     if ";" in _outside_strings(text):
         raise ConditionError(line, "';' is not allowed (one condition per line)", ";")
+    _arity_problem(text, line)
     try:
         trees = sqlglot.parse(text, read="spark")
     except sqlglot.errors.ParseError as e:
@@ -134,8 +132,8 @@ def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCo
     for node in tree.walk():
         node.comments = None
     checker = _Checker(schema, line)
-    checker.check(tree, scope={})
-    if not checker.is_boolean(tree, scope={}):
+    result = checker.check(tree, scope={})
+    if not T.is_boolean(result):
         raise ConditionError(line, f"not a true/false condition: {_snippet(tree)}", _snippet(tree))
     spark_sql = tree.sql(dialect="spark")
     duck_tree = _to_duckdb_semantics(tree.copy())
@@ -215,7 +213,11 @@ def _function_name(node) -> str | None:
 
 
 class _Checker:
-    """Walks the tree once: allow-list, column resolution (case-insensitive, canonical names)."""
+    """Walks the tree once: allow-list, column resolution, and Spark's type of every node.
+
+    Every node's type is left in ``node.meta["type"]`` for the DuckDB rendering (integer
+    wrap-around, floor/ceil to BIGINT). The rules come from ``engine.condition_functions``.
+    """
 
     def __init__(self, schema: pa.Schema, line: int):
         self.schema = schema
@@ -226,8 +228,13 @@ class _Checker:
     def fail(self, message, token=None):
         raise ConditionError(self.line, message, token)
 
-    # -- nodes
     def check(self, node, scope: dict):
+        t = self._check(node, scope)
+        node.meta["type"] = t
+        return t
+
+    # -- nodes
+    def _check(self, node, scope: dict):  # noqa: C901 - one dispatch over the allowed node kinds
         from sqlglot import exp
 
         if isinstance(node, (exp.Subquery, exp.Select, exp.Query, exp.Table, exp.From,
@@ -236,53 +243,251 @@ class _Checker:
         if isinstance(node, exp.Exists) and not isinstance(node.expression, exp.Lambda):
             self.fail("subqueries and tables are not allowed", _snippet(node))
         if isinstance(node, exp.Column):
-            self.resolve(self._column_parts(node), node, scope)
-            return
+            return self.resolve(self._column_parts(node), node, scope)
         if isinstance(node, exp.Dot):
-            self.resolve(self._dot_parts(node), node, scope)
-            return
+            return self.resolve(self._dot_parts(node), node, scope)
         if isinstance(node, exp.Identifier):  # a bare lambda variable
-            self.resolve([node], node, scope)
-            return
+            return self.resolve([node], node, scope)
+        if isinstance(node, exp.Literal):
+            return self.literal(node)
+        if isinstance(node, exp.Boolean):
+            return pa.bool_()
+        if isinstance(node, exp.Null):
+            return pa.null()
+        if isinstance(node, exp.Paren):
+            return self.check(node.this, scope)
         if isinstance(node, (exp.Cast, exp.TryCast)):
-            target = node.to.this.name if node.to is not None else "?"
-            if target not in CAST_TARGETS:
-                self.fail(f"CAST to {node.to.sql(dialect='spark')} is not allowed "
-                          "(use DOUBLE, FLOAT or STRING)", node.to.sql(dialect="spark"))
-            self.check(node.this, scope)
-            return
-        name = _function_name(node) if isinstance(node, exp.Func) else None
-        if isinstance(node, _ALLOWED_NODES):
-            pass
-        elif isinstance(node, exp.Func):
-            if name not in ALLOWED_FUNCTIONS:
-                self.fail(f"function '{name}' is not allowed", name)
-            if name in HIGHER_ORDER:
-                self.check_higher_order(node, name, scope)
-                return
-        elif isinstance(node, exp.Lambda):
+            return self.cast(node, scope)
+        if isinstance(node, (exp.And, exp.Or)):
+            for side in (node.this, node.expression):
+                self.expect_boolean(side, scope, node.key.upper())
+            return pa.bool_()
+        if isinstance(node, exp.Not):
+            self.expect_boolean(node.this, scope, "NOT")
+            return pa.bool_()
+        if isinstance(node, tuple(_COMPARISONS)):
+            self.comparable([node.this, node.expression], scope, _COMPARISONS[type(node)], node)
+            return pa.bool_()
+        if isinstance(node, exp.Between):
+            self.comparable([node.this, node.args["low"], node.args["high"]], scope, "BETWEEN", node)
+            return pa.bool_()
+        if isinstance(node, exp.In):
+            if node.args.get("unnest") or node.args.get("field") or not node.expressions:
+                self.fail(f"'{_snippet(node, 40)}' is not allowed", "IN")
+            self.comparable([node.this, *node.expressions], scope, "IN", node)
+            return pa.bool_()
+        if isinstance(node, (exp.Like, exp.ILike)):
+            return self.like(node, scope)
+        if isinstance(node, exp.Is):
+            t = self.check(node.this, scope)
+            if isinstance(node.expression, exp.Boolean):
+                if not (T.is_boolean(t) or T.is_null(t)):
+                    self.fail(f"IS {node.expression.sql().upper()} needs a true/false value, "
+                              f"not {T.kind_name(t)}", "IS")
+            elif not isinstance(node.expression, exp.Null):
+                self.fail(f"'{_snippet(node, 40)}' is not allowed", "IS")
+            return pa.bool_()
+        if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
+            return self.arithmetic(node, scope)
+        if isinstance(node, exp.Neg):
+            t = self.check(node.this, scope)
+            if not (T.is_number(t) or T.is_null(t)):
+                self.fail(f"'-' needs a number, not {T.kind_name(t)}", "-")
+            return t
+        if isinstance(node, exp.Case):
+            return self.case(node, scope)
+        if isinstance(node, exp.If):
+            return self.if_(node, scope)
+        if isinstance(node, exp.Lambda):
             self.fail("a lambda is only allowed as the 2nd argument of exists/forall/filter",
                       _snippet(node))
-        else:
-            self.fail(f"'{_snippet(node, 40)}' is not allowed", _snippet(node, 40))
-        if isinstance(node, exp.Literal) and not node.is_string and node.is_number is False:
-            self.fail(f"bad literal {_snippet(node)}")
-        for child in node.iter_expressions():
-            self.check(child, scope)
+        if isinstance(node, exp.Func):
+            return self.function(node, scope)
+        self.fail(f"'{_snippet(node, 40)}' is not allowed", _snippet(node, 40))
 
-    def check_higher_order(self, node, name, scope):
+    def literal(self, node):
+        if node.is_string:
+            return pa.string()
+        text = node.this
+        if node.is_int:
+            t = T.integer_literal_type(text)
+            if t is None:
+                self.fail(f"integer {text} is out of range (at most 19 digits)", text)
+            return t
+        if not node.is_number:
+            self.fail(f"bad literal {_snippet(node)}", _snippet(node))
+        if "e" in text.lower():
+            return T.FLOAT64
+        if sum(ch.isdigit() for ch in text) > 38:
+            self.fail(f"number {text[:20]}... has more than 38 digits", text)
+        return T.DECIMAL_LITERAL
+
+    def expect_boolean(self, node, scope, where):
+        t = self.check(node, scope)
+        if not (T.is_boolean(t) or T.is_null(t)):
+            self.fail(f"{where} needs true/false conditions, not {T.kind_name(t)}: {_snippet(node)}", where)
+        return t
+
+    def comparable(self, nodes, scope, op, node):
+        types = [self.check(n, scope) for n in nodes]
+        for n, t in zip(nodes, types):
+            if not T.is_scalar(t):
+                self.fail(f"'{op}' cannot compare {T.kind_name(t)} ({_snippet(n)}); "
+                          "compare its fields or use size()", op)
+        for n, t in zip(nodes[1:], types[1:]):
+            if not T.same_family(types[0], t):
+                self.fail(f"'{op}' cannot compare {T.kind_name(types[0])} with {T.kind_name(t)} "
+                          f"({_snippet(node)}); use CAST", op)
+        return T.common_type(types)
+
+    def like(self, node, scope):
         from sqlglot import exp
 
-        if isinstance(node, exp.Anonymous):
-            args = list(node.expressions)
+        op = "LIKE" if isinstance(node, exp.Like) else "ILIKE"
+        value, pattern = node.this, node.expression
+        t = self.check(value, scope)
+        if not (T.is_string(t) or T.is_null(t)):
+            self.fail(f"{op} needs a string on the left, not {T.kind_name(t)} ({_snippet(value)})", op)
+        pt = self.check(pattern, scope)
+        if T.is_null(pt):
+            return pa.bool_()
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            self.fail(f"the {op} pattern must be a quoted string, not {_snippet(pattern)}", op)
+        bad = _bad_like_escape(pattern.this)
+        if bad is not None:
+            self.fail(f"{op} pattern {pattern.sql(dialect='spark')}: a backslash may only precede "
+                      f"%, _ or another backslash{bad}", op)
+        return pa.bool_()
+
+    def arithmetic(self, node, scope):
+        from sqlglot import exp
+
+        op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}[type(node)]
+        a, b = (self.check(side, scope) for side in (node.this, node.expression))
+        for side, t in ((node.this, a), (node.expression, b)):
+            if not (T.is_number(t) or T.is_null(t)):
+                self.fail(f"'{op}' needs numbers, not {T.kind_name(t)} ({_snippet(side)})", op)
+        if isinstance(node, exp.Div):
+            return T.division_type(a, b) if not (T.is_null(a) and T.is_null(b)) else T.FLOAT64
+        t = T.widen(a, b)
+        return T.INT32 if T.is_null(t) else t
+
+    def cast(self, node, scope):
+        target = node.to.this.name if node.to is not None else "?"
+        if target not in CAST_TARGETS:
+            self.fail(f"CAST to {node.to.sql(dialect='spark')} is not allowed "
+                      "(use DOUBLE, FLOAT or STRING)", node.to.sql(dialect="spark"))
+        t = self.check(node.this, scope)
+        if not T.is_scalar(t):
+            self.fail(f"CAST of {T.kind_name(t)} is not allowed ({_snippet(node.this)})", "CAST")
+        if target in ("TEXT", "VARCHAR"):
+            if T.is_floating(t) or pa.types.is_decimal(t):
+                self.fail("CAST of a floating-point number to STRING is not allowed (Spark and DuckDB "
+                          "print it differently); compare the number itself", "CAST")
+            return pa.string()
+        return pa.float32() if target == "FLOAT" else T.FLOAT64
+
+    def case(self, node, scope):
+        branches = []
+        for clause in node.args.get("ifs") or []:
+            self.expect_boolean(clause.this, scope, "CASE WHEN")
+            clause.meta["type"] = pa.null()
+            branches.append(clause.args["true"])
+        if node.args.get("this") is not None:
+            self.fail("CASE x WHEN ... is not allowed; write CASE WHEN x = ... THEN", "CASE")
+        if node.args.get("default") is not None:
+            branches.append(node.args["default"])
+        return self.branches(branches, scope, "CASE")
+
+    def if_(self, node, scope):
+        self.expect_boolean(node.this, scope, "if")
+        branches = [node.args["true"]] + ([node.args["false"]] if node.args.get("false") is not None else [])
+        return self.branches(branches, scope, "if")
+
+    def branches(self, nodes, scope, where):
+        types = [self.check(n, scope) for n in nodes]
+        for n, t in zip(nodes, types):
+            if not T.is_scalar(t):
+                self.fail(f"{where} branches must be numbers, strings or booleans, not {T.kind_name(t)}", where)
+        for t in types[1:]:
+            if not T.same_family(types[0], t):
+                self.fail(f"{where} branches mix {T.kind_name(types[0])} and {T.kind_name(t)}", where)
+        return T.common_type(types)
+
+    # -- functions (rules: engine.condition_functions)
+    def function(self, node, scope):
+        name = _function_name(node)
+        sig = FUNCTIONS_BY_NAME.get(name)
+        if sig is None:
+            self.fail(f"function '{name}' is not allowed", name)
+        args = _function_args(node)
+        if len(args) < sig.min_args or (sig.max_args is not None and len(args) > sig.max_args):
+            self.fail(f"{name}() expects {sig.expects()}, got {len(args)}", name)
+        if name in HIGHER_ORDER:
+            return self.higher_order(node, name, sig, args, scope)
+        kinds = list(sig.args) + list(sig.optional)
+        types = []
+        for i, arg in enumerate(args):
+            kind = kinds[i] if i < len(kinds) else sig.repeat
+            types.append(self.argument(sig, name, i, arg, kind, scope))
+        comparable = [t for t, k in zip(types, kinds + [sig.repeat] * len(types)) if k in ("comparable", "value")]
+        if name != "array_contains":
+            for t in comparable[1:]:
+                if not T.same_family(comparable[0], t):
+                    self.fail(f"{name}() arguments mix {T.kind_name(comparable[0])} and {T.kind_name(t)}; "
+                              f"expected {sig.usage()}", name)
         else:
-            args = [node.this, node.expression]
-        if len(args) != 2 or not isinstance(args[1], exp.Lambda):
-            self.fail(f"{name}(array, x -> condition) expects an array and one lambda", name)
+            self.contains_value(types, name)
+        return self.result(sig, name, types)
+
+    def argument(self, sig, name, i, arg, kind, scope):
+        from sqlglot import exp
+
+        t = self.check(arg, scope)
+        ok = {
+            "number": T.is_number(t) or T.is_null(t),
+            "string": T.is_string(t) or T.is_null(t),
+            "boolean": T.is_boolean(t) or T.is_null(t),
+            "array": T.is_array(t),
+            "value": T.is_scalar(t),
+            "comparable": T.is_scalar(t),
+            "any": True,
+            "scale": T.is_integer(t) and (isinstance(arg, exp.Literal)
+                                          or (isinstance(arg, exp.Neg) and isinstance(arg.this, exp.Literal))),
+        }[kind]
+        if not ok:
+            what = {"number": "a number", "string": "a string", "boolean": "a true/false value",
+                    "array": "an array column", "value": "a number, string or boolean",
+                    "comparable": "a number, string or boolean", "scale": "an integer literal"}[kind]
+            self.fail(f"{name}() expects {what} as argument {i + 1}, not {T.kind_name(t)} "
+                      f"({_snippet(arg)}); usage: {sig.usage()}", name)
+        return t
+
+    def contains_value(self, types, name):
+        element, value = types[0].value_type, types[1]
+        if T.is_null(value):
+            return
+        if not (T.is_scalar(element) and T.same_family(element, value)):
+            self.fail(f"{name}() cannot look for {T.kind_name(value)} in an array of "
+                      f"{T.kind_name(element).split(' (')[0].replace('a ', '').replace('an ', '')}s", name)
+
+    def result(self, sig, name, types):
+        if sig.result == "same":
+            t = T.common_type(types[:1] if name == "round" else types)
+            return T.FLOAT64 if T.is_null(t) and name in ("abs", "round") else t
+        if sig.result == "long" and pa.types.is_decimal(types[0]):
+            return T.DECIMAL_LITERAL  # Spark: floor/ceil of a decimal stays decimal
+        return {"double": T.FLOAT64, "long": T.INT64, "int": T.INT32, "boolean": pa.bool_(),
+                "string": pa.string(), "array": types[0]}[sig.result]
+
+    def higher_order(self, node, name, sig, args, scope):
+        from sqlglot import exp
+
         array_arg, lam = args
-        self.check(array_arg, scope)
-        arr_type = self.type_of(array_arg, scope)
-        if arr_type is None or not (pa.types.is_list(arr_type) or pa.types.is_large_list(arr_type)):
+        if not isinstance(lam, exp.Lambda):
+            self.fail(f"{name}() expects {sig.expects()}", name)
+        arr_type = self.check(array_arg, scope)
+        if not T.is_array(arr_type):
             self.fail(f"the first argument of {name} must be an array column", _snippet(array_arg))
         params = list(lam.expressions)
         if len(params) != 1:
@@ -290,9 +495,11 @@ class _Checker:
         var = params[0].name.lower()
         inner = dict(scope)
         inner[var] = arr_type.value_type
-        self.check(lam.this, inner)
-        if name != "filter" and not self.is_boolean(lam.this, inner):
+        body = self.check(lam.this, inner)
+        lam.meta["type"] = body
+        if not (T.is_boolean(body) or T.is_null(body)):
             self.fail(f"the lambda of {name} must be a true/false condition", _snippet(lam.this))
+        return arr_type if name == "filter" else pa.bool_()
 
     # -- columns
     @staticmethod
@@ -375,51 +582,84 @@ class _Checker:
         hint = f" (did you mean {close[0]}?)" if close else ""
         self.fail(f"unknown column '{dotted}'{hint}", dotted)
 
-    # -- types (only what the checks need)
-    def type_of(self, node, scope):
-        from sqlglot import exp
 
-        if isinstance(node, exp.Column):
-            return self.resolve(self._column_parts(node), node, scope)
-        if isinstance(node, exp.Dot):
-            return self.resolve(self._dot_parts(node), node, scope)
-        if isinstance(node, exp.Identifier):
-            return self.resolve([node], node, scope)
-        if isinstance(node, exp.Paren):
-            return self.type_of(node.this, scope)
-        return None
-
-    def is_boolean(self, node, scope) -> bool:
-        from sqlglot import exp
-
-        if isinstance(node, exp.Paren):
-            return self.is_boolean(node.this, scope)
-        if isinstance(node, (exp.Predicate, exp.Connector, exp.Not, exp.Boolean, exp.Exists,
-                             exp.ArrayContains, exp.StartsWith, exp.EndsWith, exp.IsNan)):
-            return True
-        if isinstance(node, exp.Anonymous):
-            return str(node.this).lower() in ("forall", "isnull", "isnotnull", "endswith", "isnan")
-        if isinstance(node, (exp.Column, exp.Dot, exp.Identifier)):
-            t = self.type_of(node, scope)
-            return t is not None and pa.types.is_boolean(t)
-        if isinstance(node, (exp.Coalesce, exp.Case, exp.If)):
-            return True  # Spark checks the branch types at analysis
-        return False
-
-
-def _node_classes():
+def _function_args(node) -> list:
+    """The arguments of an allowed function node, in the order the user wrote them."""
     from sqlglot import exp
 
-    allowed = (
-        exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Neg, exp.And, exp.Or, exp.Not,
-        exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.Add, exp.Sub,
-        exp.Mul, exp.Div, exp.Mod, exp.Between, exp.In, exp.Is, exp.Like, exp.ILike,
-        exp.DataType, exp.Case, exp.If, exp.Tuple,
-    )
-    return allowed
+    if isinstance(node, exp.Anonymous):
+        return list(node.expressions)
+    if isinstance(node, exp.Log):
+        if node.expression is None:
+            return [node.this]
+        name = _function_name(node)
+        return [node.expression] if name in ("log10", "log2") else [node.this, node.expression]
+    args = [node.args.get(k) for k in ("this", "expression", "decimals")]
+    return [a for a in args if isinstance(a, exp.Expression)] + list(node.expressions)
 
 
-_ALLOWED_NODES = _node_classes()
+def _bad_like_escape(pattern: str) -> str | None:
+    """Spark refuses a LIKE pattern whose backslash precedes anything but %, _ or backslash."""
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            nxt = pattern[i + 1] if i + 1 < len(pattern) else ""
+            if nxt not in ("%", "_", "\\"):
+                return f" (found '\\{nxt}')" if nxt else " (found a trailing backslash)"
+            i += 2
+            continue
+        i += 1
+    return None
+
+
+def _arity_problem(text: str, line: int) -> None:
+    """Count each allowed function's arguments as written (sqlglot drops or refuses some)."""
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = sqlglot.tokenize(text, read="spark")
+    except sqlglot.errors.TokenError:
+        return  # the parser reports it
+    for i, tok in enumerate(tokens[:-1]):
+        name = tok.text.lower()
+        if name not in FUNCTIONS_BY_NAME or tokens[i + 1].token_type != TokenType.L_PAREN:
+            continue
+        if i > 0 and tokens[i - 1].token_type == TokenType.DOT:
+            continue
+        nxt = tokens[i + 2] if i + 2 < len(tokens) else None
+        if nxt is not None and nxt.text.upper() in ("SELECT", "WITH", "WHERE", "VALUES", "FROM"):
+            continue  # a subquery or an aggregate FILTER: the tree check refuses it with its own words
+        depth, count, closed = 0, 0, False
+        for j in range(i + 1, len(tokens)):
+            kind = tokens[j].token_type
+            if kind in (TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE):
+                depth += 1
+            elif kind in (TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE):
+                depth -= 1
+                if depth == 0:
+                    closed = True
+                    break
+            elif depth == 1:
+                if count == 0:
+                    count = 1
+                if kind == TokenType.COMMA:
+                    count += 1
+        if not closed:
+            return  # unbalanced: the parser reports it
+        sig = FUNCTIONS_BY_NAME[name]
+        if count < sig.min_args or (sig.max_args is not None and count > sig.max_args):
+            raise ConditionError(line, f"{name}() expects {sig.expects()}, got {count}", name)
+
+
+def _comparisons():
+    from sqlglot import exp
+
+    return {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<=",
+            exp.NullSafeEQ: "<=>"}
+
+
+_COMPARISONS = _comparisons()
 
 
 # ----------------------------------------------------------------------------- DuckDB rendering
