@@ -686,7 +686,7 @@ def _to_duckdb_semantics(tree):
         return fn("len", fn("list_filter", arr.copy(), exp.Lambda(this=body, expressions=[var])))
 
     def rewrite(node):
-        if isinstance(node, exp.Literal) and not node.is_string and not node.is_int:
+        if isinstance(node, exp.Literal) and not node.is_string and not node.is_int and node.meta.get("type"):
             return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
         if isinstance(node, exp.Log):
             if node.expression is None:  # LN(x)
@@ -743,4 +743,100 @@ def _to_duckdb_semantics(tree):
             ], default=exp.false())
         return node
 
-    return tree.transform(rewrite)
+    return _bottom_up(tree, lambda node: _spark_numbers(node) or rewrite(node))
+
+
+def _bottom_up(node, fn):
+    """Rewrite the children first, then the node (sqlglot's transform skips below a replaced node)."""
+    from sqlglot import exp
+
+    for key, value in list(node.args.items()):
+        if isinstance(value, exp.Expression):
+            node.set(key, _bottom_up(value, fn))
+        elif isinstance(value, list):
+            node.set(key, [_bottom_up(v, fn) if isinstance(v, exp.Expression) else v for v in value])
+    new = fn(node)
+    if new is not node and "type" in node.meta:
+        new.meta["type"] = node.meta["type"]
+    return new
+
+
+_DUCK_INT = {8: "TINYINT", 16: "SMALLINT", 32: "INT", 64: "BIGINT"}
+_FLOAT_MAX_ROUNDED = "3.4028235677973366e38"  # doubles from here on round to a float infinity
+
+
+def _spark_numbers(node):
+    """DuckDB raises on integer overflow and differs on floor/ceil/sign/CAST edges; Spark does not.
+
+    Integer ``+ - * %``, negation and ``abs`` are computed in INT128 (a product of two BIGINTs
+    fits) and wrapped to the Spark result's width in two's complement, as Spark's non-ANSI
+    arithmetic does; ``floor``/``ceil`` of a float give a BIGINT as Java's (long) cast does
+    (NaN -> 0, beyond range -> the extreme); ``sign`` is a DOUBLE keeping NaN; a DOUBLE cast to
+    FLOAT beyond the float range is an infinity. Returns None when the node needs nothing.
+    """
+    from sqlglot import exp
+
+    t = node.meta.get("type")
+
+    def typed(n):
+        return n.meta.get("type") if isinstance(n, exp.Expression) else None
+
+    def cast(value, to):
+        return exp.Cast(this=value, to=exp.DataType.build(to, dialect="duckdb"))
+
+    def wide(value):
+        return cast(value.copy(), "INT128")
+
+    def wrap(value, bits):
+        half, full = exp.Literal.number(2 ** (bits - 1)), exp.Literal.number(2 ** bits)
+        shifted = exp.Paren(this=exp.Add(this=value, expression=half))
+        mod = exp.Mod(this=exp.Paren(this=exp.Add(this=exp.Paren(this=exp.Mod(this=shifted, expression=full)),
+                                                 expression=full.copy())), expression=full.copy())
+        return cast(exp.Paren(this=exp.Sub(this=mod, expression=half.copy())), _DUCK_INT[bits])
+
+    bits = T.integer_bits(t) if t is not None else None
+    if bits and isinstance(node, (exp.Add, exp.Sub, exp.Mul)):
+        op = type(node)(this=wide(node.this), expression=wide(node.expression))
+        return wrap(op, bits)
+    if bits and isinstance(node, exp.Mod):
+        rest = exp.Mod(this=wide(node.this), expression=exp.Nullif(this=wide(node.expression),
+                                                                    expression=exp.Literal.number(0)))
+        return cast(exp.Paren(this=rest), _DUCK_INT[bits])
+    if bits and isinstance(node, exp.Neg) and not isinstance(node.this, exp.Literal):
+        return wrap(exp.Sub(this=exp.Literal.number(0), expression=wide(node.this)), bits)
+    if bits and isinstance(node, exp.Abs):
+        return wrap(exp.Abs(this=wide(node.this)), bits)
+    if isinstance(node, (exp.Floor, exp.Ceil)):
+        arg = node.this
+        at = typed(arg)
+        if at is not None and T.is_integer(at):
+            return cast(arg.copy(), "BIGINT")
+        if at is not None and T.is_floating(at):
+            big = exp.Literal.number("9.223372036854776e18")
+            return exp.Case(ifs=[
+                exp.If(this=exp.IsNan(this=arg.copy()), true=exp.Literal.number(0)),
+                exp.If(this=exp.GTE(this=arg.copy(), expression=big),
+                       true=exp.Literal.number(2 ** 63 - 1)),
+                exp.If(this=exp.LTE(this=arg.copy(), expression=exp.Neg(this=big.copy())),
+                       true=exp.Literal.number(-2 ** 63)),
+            ], default=cast(type(node)(this=arg.copy()), "BIGINT"))
+        return None
+    if isinstance(node, exp.Sign):
+        arg = node.this
+        as_double = cast(exp.Sign(this=arg.copy()), "DOUBLE")
+        if typed(arg) is not None and T.is_floating(typed(arg)):
+            return exp.Case(ifs=[exp.If(this=exp.IsNan(this=arg.copy()),
+                                        true=cast(exp.Literal.string("NaN"), "DOUBLE"))], default=as_double)
+        return as_double
+    if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.this.name == "FLOAT":
+        at = typed(node.this)
+        if at is not None and (pa.types.is_float64(at) or pa.types.is_decimal(at)):
+            limit = exp.Literal.number(_FLOAT_MAX_ROUNDED)
+            value = node.this
+            return exp.Case(ifs=[
+                exp.If(this=exp.GTE(this=value.copy(), expression=limit),
+                       true=cast(exp.Literal.string("inf"), "FLOAT")),
+                exp.If(this=exp.LTE(this=value.copy(), expression=exp.Neg(this=limit.copy())),
+                       true=cast(exp.Literal.string("-inf"), "FLOAT")),
+            ], default=exp.TryCast(this=value.copy(), to=node.to.copy()))
+    return None
