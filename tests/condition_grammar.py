@@ -1,0 +1,128 @@
+"""A hypothesis grammar of condition texts, as a new user (or an attacker) might type them.
+
+Why: hand-written lists only hold the cases someone thought of. This grammar mixes valid ZTF
+columns, unknown names, allowed and forbidden functions with right and wrong arities, literals
+of every kind (int/long edges, decimals, exponents, strings with quotes and backslashes,
+booleans, NULL), nesting, lambdas, casts, comments and statement separators. Expressions are
+built by intended kind (number, string, boolean) with a share of deliberate mistakes, so that
+both accepted and refused conditions are frequent.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from engine.condition_functions import FUNCTIONS
+
+INT_COLUMNS = ["candid", "candidate.fid", "candidate.ndethist", "candidate.pid", "candidate.nid",
+               "candidate.field", "year", "month", "day", "roid"]
+FLOAT_COLUMNS = ["candidate.magpsf", "candidate.sigmapsf", "candidate.distnr", "candidate.magnr",
+                 "candidate.jd", "candidate.ra", "candidate.dec", "candidate.drb", "rf_snia_vs_nonia",
+                 "anomaly_score", "candidate.classtar", "lc_features_g.mean"]
+STRING_COLUMNS = ["objectId", "finkclass", "tnsclass", "cdsxmatch", "candidate.isdiffpos", "tracklet"]
+BOOL_COLUMNS = []  # the ZTF schema has none at the top level; booleans come from predicates
+OTHER_COLUMNS = ["candidate", "prv_candidates", "cutoutScience", "prv_candidates.magpsf"]
+UNKNOWN = ["magpsf", "candidate.magpsff", "foo", "candidate.nope", "x", "`candidate.magpsf`"]
+LAMBDA_NUM = ["x.magpsf", "x.sigmapsf", "x.fid", "x.jd", "x.diffmaglim", "x.nope"]
+LAMBDA_STR = ["x.isdiffpos"]
+
+INT_LITERALS = ["0", "1", "-1", "2", "3", "19", "100000", "2147483647", "2147483648", "-2147483648",
+                "9223372036854775807", "9223372036854775808", "4611686018427387904"]
+DEC_LITERALS = ["0.5", "19.5", "-4.25", "0.0", "1.0", "1e3", "1e-5", "1e308", "3.5e38", "-0.0",
+                "123456789.123456789", ".5", "2.675"]
+STR_LITERALS = ["'ZTF19%'", "'ZTF%'", "''", "'a''b'", "'t'", "'1'", "'1.5'", "' 2 '", "'SN candidate'",
+                "'Unknown'", "'%'", "'_'", "'\\\\'", "'a\\\\%'", "'\\\\x'", "'nan'", "'Infinity'", "'1e3'"]
+FORBIDDEN = ["reflect", "java_method", "rand", "transform", "aggregate", "explode", "count", "upper2",
+             "from_json", "sleep", "current_user", "input_file_name", "array_sort"]
+CAST_TYPES = ["DOUBLE", "FLOAT", "STRING", "INT", "BIGINT", "BINARY", "DECIMAL(10,2)", "BOOLEAN"]
+COMPARE = ["=", "<>", "!=", "<", "<=", ">", ">=", "<=>"]
+ARITH = ["+", "-", "*", "/", "%"]
+
+
+def _call(name, args):
+    return f"{name}({', '.join(args)})"
+
+
+def expressions(max_leaves: int = 6):
+    """(kind, text) pairs; kind is 'num', 'str', 'bool' or 'bad' (anything goes)."""
+    num_leaf = st.one_of(st.sampled_from(INT_COLUMNS), st.sampled_from(FLOAT_COLUMNS),
+                         st.sampled_from(INT_LITERALS), st.sampled_from(DEC_LITERALS),
+                         st.integers(-10**6, 10**6).map(str)).map(lambda t: ("num", t))
+    str_leaf = st.one_of(st.sampled_from(STRING_COLUMNS), st.sampled_from(STR_LITERALS)).map(lambda t: ("str", t))
+    bool_leaf = st.sampled_from(["true", "false"]).map(lambda t: ("bool", t))
+    bad_leaf = st.sampled_from(UNKNOWN + OTHER_COLUMNS + ["NULL", "?", "${x}"]).map(lambda t: ("bad", t))
+    leaf = st.one_of(num_leaf, num_leaf, str_leaf, bool_leaf, bad_leaf)
+
+    def extend(sub):
+        any_ = sub.map(lambda kt: kt[1])
+        num = sub.filter(lambda kt: kt[0] in ("num", "bad")).map(lambda kt: kt[1])
+        string = sub.filter(lambda kt: kt[0] in ("str", "bad")).map(lambda kt: kt[1])
+        boolean = sub.filter(lambda kt: kt[0] in ("bool", "bad")).map(lambda kt: kt[1])
+        functions = st.sampled_from(FUNCTIONS).flatmap(
+            lambda sig: st.lists(any_, min_size=max(0, sig.min_args - 1),
+                                 max_size=(sig.max_args or sig.min_args + 2) + 1)
+            .map(lambda args, sig=sig: (_kind_of(sig), _call(sig.name, args))))
+        return st.one_of(
+            st.tuples(num, st.sampled_from(ARITH), num).map(lambda t: ("num", f"{t[0]} {t[1]} {t[2]}")),
+            st.tuples(any_, st.sampled_from(ARITH), any_).map(lambda t: ("bad", f"{t[0]} {t[1]} {t[2]}")),
+            num.map(lambda a: ("num", f"-{a}")),
+            any_.map(lambda a: ("bad", f"({a})")),
+            num.map(lambda a: ("num", f"({a})")),
+            st.tuples(num, st.sampled_from(COMPARE), num).map(lambda t: ("bool", f"{t[0]} {t[1]} {t[2]}")),
+            st.tuples(string, st.sampled_from(COMPARE), string).map(lambda t: ("bool", f"{t[0]} {t[1]} {t[2]}")),
+            st.tuples(any_, st.sampled_from(COMPARE), any_).map(lambda t: ("bool", f"{t[0]} {t[1]} {t[2]}")),
+            st.tuples(boolean, st.sampled_from(["AND", "OR"]), boolean).map(lambda t: ("bool", f"{t[0]} {t[1]} {t[2]}")),
+            boolean.map(lambda a: ("bool", f"NOT ({a})")),
+            st.tuples(num, num, num).map(lambda t: ("bool", f"{t[0]} BETWEEN {t[1]} AND {t[2]}")),
+            st.tuples(any_, any_, any_).map(lambda t: ("bool", f"{t[0]} NOT BETWEEN {t[1]} AND {t[2]}")),
+            st.tuples(any_, st.lists(any_, min_size=1, max_size=3)).map(
+                lambda t: ("bool", f"{t[0]} IN ({', '.join(t[1])})")),
+            st.tuples(string, st.sampled_from(["LIKE", "ILIKE", "NOT LIKE", "RLIKE"]),
+                      st.sampled_from(STR_LITERALS + STRING_COLUMNS)).map(lambda t: ("bool", f"{t[0]} {t[1]} {t[2]}")),
+            any_.map(lambda a: ("bool", f"{a} IS NULL")),
+            any_.map(lambda a: ("bool", f"{a} IS NOT NULL")),
+            st.tuples(any_, st.sampled_from(CAST_TYPES)).map(
+                lambda t: ("num" if t[1] in ("DOUBLE", "FLOAT") else "bad", f"CAST({t[0]} AS {t[1]})")),
+            st.tuples(boolean, any_, any_).map(lambda t: ("bad", f"CASE WHEN {t[0]} THEN {t[1]} ELSE {t[2]} END")),
+            st.tuples(boolean, num, num).map(lambda t: ("num", f"if({t[0]}, {t[1]}, {t[2]})")),
+            functions,
+            st.tuples(st.sampled_from(FORBIDDEN), st.lists(any_, max_size=2)).map(
+                lambda t: ("bad", _call(t[0], t[1]))),
+            lambdas(),
+        )
+
+    return st.recursive(leaf, extend, max_leaves=max_leaves)
+
+
+def _kind_of(sig) -> str:
+    return {"boolean": "bool", "string": "str", "double": "num", "long": "num", "int": "num",
+            "same": "num"}.get(sig.result, "bad")
+
+
+def lambdas():
+    """exists / forall / filter over prv_candidates, with a small condition on the element."""
+    field = st.sampled_from(LAMBDA_NUM)
+    value = st.one_of(st.sampled_from(INT_LITERALS[:6] + DEC_LITERALS[:6]), field)
+    body = st.one_of(
+        st.tuples(field, st.sampled_from(COMPARE), value).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
+        field.map(lambda f: f"{f} IS NULL"),
+        st.tuples(field, st.sampled_from(ARITH), value, value).map(lambda t: f"{t[0]} {t[1]} {t[2]} > {t[3]}"),
+        st.sampled_from(LAMBDA_STR).map(lambda f: f"{f} = 't'"),
+        field.map(lambda f: f"ln({f}) > 1"),
+        field,  # not a condition
+    )
+    arr = st.sampled_from(["prv_candidates", "prv_candidates", "candidate", "candid"])
+    fn = st.sampled_from(["exists", "forall", "filter"])
+    return st.tuples(fn, arr, body).map(
+        lambda t: ("num", f"size(filter({t[1]}, x -> {t[2]}))") if t[0] == "filter"
+        else ("bool", f"{t[0]}({t[1]}, x -> {t[2]})"))
+
+
+DECORATIONS = ["", "", "", "", " -- a comment", " /* note */", "; DROP TABLE x", ";", " ;"]
+
+
+def conditions():
+    """Whole condition texts: mostly boolean expressions, some not, with comments and separators."""
+    expr = expressions()
+    top = st.one_of(expr.filter(lambda kt: kt[0] == "bool"), expr.filter(lambda kt: kt[0] == "bool"), expr)
+    return st.tuples(top.map(lambda kt: kt[1]), st.sampled_from(DECORATIONS)).map(lambda t: t[0] + t[1])

@@ -1,0 +1,123 @@
+"""Property: every condition is refused with a ConditionError, or it runs - the same way in both engines.
+
+Conditions come from the grammar in ``condition_grammar.py``. Each accepted one is evaluated on
+real archive rows (the project's synthetic generator plus the real alerts it ships) by the job's
+own per-batch evaluator (``engine.job.pipeline.condition_mask``); any other exception anywhere
+is a failure. A sample of accepted conditions also runs in one Spark session, which must select
+the same rows. Derandomized, no deadline: the same conditions on every run.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from condition_grammar import conditions
+from engine.conditions import ConditionError, compile_conditions
+from engine.job.pipeline import condition_mask
+from engine.schemas import unified_arrow_schema
+
+DUCKDB_EXAMPLES = int(os.environ.get("FT_CONDITION_EXAMPLES", "3000"))
+SPARK_EXAMPLES = 400
+PROFILE = dict(derandomize=True, deadline=None, database=None, print_blob=True,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                      HealthCheck.data_too_large])
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return unified_arrow_schema("ztf")
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    """One batch of classified archive rows: 2 synthetic nights + the real 2021 sample alerts."""
+    from engine.archive import reader
+    from engine.archive.generator import build_archive
+    from engine.classification import classify_batch, load_tns_catalog
+
+    out = tmp_path_factory.mktemp("prop") / "ztf"
+    build_archive("ztf", dt.date(2021, 11, 22), 2, 150, out, progress=False, write_index=False)
+    nights = reader.list_nights(out)
+    table = reader.read_table(out, nights)
+    table = table.drop_columns([c for c in table.column_names if c.startswith("cutout")])
+    batch = classify_batch(table, load_tns_catalog(out))
+    return batch
+
+
+def _outcome(text, schema, batch):
+    """('refused', message) or ('accepted', compiled, mask); anything else raises."""
+    try:
+        compiled = compile_conditions([text], schema)[0]
+    except ConditionError as e:
+        assert str(e).startswith("line 1: ") and "\n" not in str(e), str(e)
+        return ("refused", str(e))
+    mask = condition_mask(batch, [compiled.duckdb_sql])
+    assert mask.type == pa.bool_() and len(mask) == batch.num_rows
+    return ("accepted", compiled, mask)
+
+
+def test_every_generated_condition_is_refused_or_runs_in_duckdb(schema, rows, capsys):
+    counts = collections.Counter()
+
+    @settings(max_examples=DUCKDB_EXAMPLES, **PROFILE)
+    @given(conditions())
+    def check(text):
+        result = _outcome(text, schema, rows)
+        counts[result[0]] += 1
+        if result[0] == "accepted":
+            counts["selects some"] += bool(result[2].true_count)
+
+    check()
+    with capsys.disabled():
+        print(f"\nconditions: {dict(counts)}")
+    total = counts["accepted"] + counts["refused"]
+    assert total >= DUCKDB_EXAMPLES * 0.9
+    # the grammar is not degenerate: both outcomes are frequent, accepted ones do select rows
+    assert counts["accepted"] > total * 0.2 and counts["refused"] > total * 0.2, counts
+    assert counts["selects some"] > counts["accepted"] * 0.2, counts
+
+
+@pytest.mark.spark
+def test_a_sample_selects_the_same_rows_in_spark(schema, rows, tmp_path):
+    from pyspark.sql import SparkSession
+
+    path = tmp_path / "rows.parquet"
+    candids = rows.column(rows.schema.get_field_index("candid"))
+    pq.write_table(pa.Table.from_batches([rows]), path)
+    accepted = []
+
+    @settings(max_examples=SPARK_EXAMPLES, **PROFILE)
+    @given(conditions())
+    def collect(text):
+        result = _outcome(text, schema, rows)
+        if result[0] == "accepted":
+            accepted.append((result[1], set(candids.filter(result[2]).to_pylist())))
+
+    collect()
+    assert len(accepted) > SPARK_EXAMPLES * 0.2
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    spark = (SparkSession.builder.master("local[1]").appName("conditions-property")
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+             .config("spark.sql.ansi.enabled", "false").config("spark.sql.runSQLOnFiles", "false")
+             .config("spark.sql.shuffle.partitions", "1").getOrCreate())
+    try:
+        df = spark.read.parquet(str(path)).cache()
+        mismatches = []
+        for compiled, duck_ids in accepted:
+            try:
+                spark_ids = {r[0] for r in df.filter(compiled.spark_sql).select("candid").collect()}
+            except Exception as e:  # noqa: BLE001 - report every condition at once
+                mismatches.append(f"{compiled.text}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+                continue
+            if spark_ids != duck_ids:
+                mismatches.append(f"{compiled.text}: spark {len(spark_ids)} duckdb {len(duck_ids)}")
+    finally:
+        spark.stop()
+    assert not mismatches, "\n".join(mismatches[:30])
