@@ -135,6 +135,7 @@ def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCo
     result = checker.check(tree, scope={})
     if not T.is_boolean(result):
         raise ConditionError(line, f"not a true/false condition: {_snippet(tree)}", _snippet(tree))
+    tree = _parenthesize_predicates(tree)
     spark_sql = tree.sql(dialect="spark")
     duck_tree = _to_duckdb_semantics(tree.copy())
     duckdb_sql = duck_tree.sql(dialect="duckdb")
@@ -142,6 +143,26 @@ def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCo
 
 
 # ----------------------------------------------------------------------------- checking
+
+def _parenthesize_predicates(tree):
+    """``(a IS NULL) IS NULL``: Spark's grammar takes no bare predicate as an operand; keep the parens."""
+    from sqlglot import exp
+
+    boolean_like = (exp.Predicate, exp.Connector, exp.Not)
+    needs_value = (exp.Predicate, exp.Binary, exp.Neg)
+    for node in list(tree.walk()):
+        if not isinstance(node, needs_value) or isinstance(node, exp.Connector):
+            continue
+        for key, value in list(node.args.items()):
+            children = value if isinstance(value, list) else [value]
+            wrapped = [exp.Paren(this=c) if isinstance(c, boolean_like) else c for c in children]
+            if any(w is not c for w, c in zip(wrapped, children)):
+                for w, c in zip(wrapped, children):
+                    if w is not c:
+                        w.meta["type"] = c.meta.get("type")
+                node.set(key, wrapped if isinstance(value, list) else wrapped[0])
+    return tree
+
 
 def _outside_strings(text: str) -> str:
     """The text with quoted parts blanked (a ';' inside a string literal is harmless)."""
