@@ -43,60 +43,90 @@ def _call(name, args):
     return f"{name}({', '.join(args)})"
 
 
-def expressions(max_leaves: int = 6):
-    """(kind, text) pairs; kind is 'num', 'str', 'bool' or 'bad' (anything goes)."""
+def _binary(left, ops, right):
+    return st.tuples(left, st.sampled_from(ops), right).map(lambda t: f"{t[0]} {t[1]} {t[2]}")
+
+
+def _depth():
+    """Deferred strategies per intended kind: numbers, strings, booleans, and anything (mistakes)."""
+    bad_leaf = st.sampled_from(UNKNOWN + OTHER_COLUMNS + ["NULL", "?", "${x}"])
     num_leaf = st.one_of(st.sampled_from(INT_COLUMNS), st.sampled_from(FLOAT_COLUMNS),
                          st.sampled_from(INT_LITERALS), st.sampled_from(DEC_LITERALS),
-                         st.integers(-10**6, 10**6).map(str)).map(lambda t: ("num", t))
-    str_leaf = st.one_of(st.sampled_from(STRING_COLUMNS), st.sampled_from(STR_LITERALS)).map(lambda t: ("str", t))
-    bool_leaf = st.sampled_from(["true", "false"]).map(lambda t: ("bool", t))
-    bad_leaf = st.sampled_from(UNKNOWN + OTHER_COLUMNS + ["NULL", "?", "${x}"]).map(lambda t: ("bad", t))
-    leaf = st.one_of(num_leaf, num_leaf, str_leaf, bool_leaf, bad_leaf)
+                         st.integers(-10**6, 10**6).map(str))
+    str_leaf = st.one_of(st.sampled_from(STRING_COLUMNS), st.sampled_from(STR_LITERALS))
 
-    def extend(sub):
-        any_ = sub.map(lambda kt: kt[1])
-        num = sub.filter(lambda kt: kt[0] in ("num", "bad")).map(lambda kt: kt[1])
-        string = sub.filter(lambda kt: kt[0] in ("str", "bad")).map(lambda kt: kt[1])
-        boolean = sub.filter(lambda kt: kt[0] in ("bool", "bad")).map(lambda kt: kt[1])
-        functions = st.sampled_from(FUNCTIONS).flatmap(
-            lambda sig: st.lists(any_, min_size=max(0, sig.min_args - 1),
-                                 max_size=(sig.max_args or sig.min_args + 2) + 1)
-            .map(lambda args, sig=sig: (_kind_of(sig), _call(sig.name, args))))
-        return st.one_of(
-            st.tuples(num, st.sampled_from(ARITH), num).map(lambda t: ("num", f"{t[0]} {t[1]} {t[2]}")),
-            st.tuples(any_, st.sampled_from(ARITH), any_).map(lambda t: ("bad", f"{t[0]} {t[1]} {t[2]}")),
-            num.map(lambda a: ("num", f"-{a}")),
-            any_.map(lambda a: ("bad", f"({a})")),
-            num.map(lambda a: ("num", f"({a})")),
-            st.tuples(num, st.sampled_from(COMPARE), num).map(lambda t: ("bool", f"{t[0]} {t[1]} {t[2]}")),
-            st.tuples(string, st.sampled_from(COMPARE), string).map(lambda t: ("bool", f"{t[0]} {t[1]} {t[2]}")),
-            st.tuples(any_, st.sampled_from(COMPARE), any_).map(lambda t: ("bool", f"{t[0]} {t[1]} {t[2]}")),
-            st.tuples(boolean, st.sampled_from(["AND", "OR"]), boolean).map(lambda t: ("bool", f"{t[0]} {t[1]} {t[2]}")),
-            boolean.map(lambda a: ("bool", f"NOT ({a})")),
-            st.tuples(num, num, num).map(lambda t: ("bool", f"{t[0]} BETWEEN {t[1]} AND {t[2]}")),
-            st.tuples(any_, any_, any_).map(lambda t: ("bool", f"{t[0]} NOT BETWEEN {t[1]} AND {t[2]}")),
-            st.tuples(any_, st.lists(any_, min_size=1, max_size=3)).map(
-                lambda t: ("bool", f"{t[0]} IN ({', '.join(t[1])})")),
-            st.tuples(string, st.sampled_from(["LIKE", "ILIKE", "NOT LIKE", "RLIKE"]),
-                      st.sampled_from(STR_LITERALS + STRING_COLUMNS)).map(lambda t: ("bool", f"{t[0]} {t[1]} {t[2]}")),
-            any_.map(lambda a: ("bool", f"{a} IS NULL")),
-            any_.map(lambda a: ("bool", f"{a} IS NOT NULL")),
-            st.tuples(any_, st.sampled_from(CAST_TYPES)).map(
-                lambda t: ("num" if t[1] in ("DOUBLE", "FLOAT") else "bad", f"CAST({t[0]} AS {t[1]})")),
-            st.tuples(boolean, any_, any_).map(lambda t: ("bad", f"CASE WHEN {t[0]} THEN {t[1]} ELSE {t[2]} END")),
-            st.tuples(boolean, num, num).map(lambda t: ("num", f"if({t[0]}, {t[1]}, {t[2]})")),
-            functions,
-            st.tuples(st.sampled_from(FORBIDDEN), st.lists(any_, max_size=2)).map(
-                lambda t: ("bad", _call(t[0], t[1]))),
-            lambdas(),
-        )
+    num = st.deferred(lambda: st.one_of(
+        num_leaf, num_leaf, num_leaf,
+        _binary(num, ARITH, num),
+        num.map(lambda a: f"-{a}"),
+        num.map(lambda a: f"({a})"),
+        st.tuples(any_, st.sampled_from(["DOUBLE", "FLOAT"])).map(lambda t: f"CAST({t[0]} AS {t[1]})"),
+        st.tuples(boolean, num, num).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"),
+        st.tuples(boolean, num, num).map(lambda t: f"CASE WHEN {t[0]} THEN {t[1]} ELSE {t[2]} END"),
+        function("num"),
+        lambdas().filter(lambda kt: kt[0] == "num").map(lambda kt: kt[1]),
+    ))
+    string = st.deferred(lambda: st.one_of(
+        str_leaf, str_leaf, str_leaf,
+        st.tuples(any_, st.sampled_from(["STRING"])).map(lambda t: f"CAST({t[0]} AS {t[1]})"),
+        function("str"),
+    ))
+    boolean = st.deferred(lambda: st.one_of(
+        st.sampled_from(["true", "false"]),
+        _binary(num, COMPARE, num), _binary(num, COMPARE, num),
+        _binary(string, COMPARE, string),
+        _binary(boolean, ["AND", "OR"], boolean),
+        boolean.map(lambda a: f"NOT ({a})"),
+        boolean.map(lambda a: f"({a})"),
+        st.tuples(num, num, num).map(lambda t: f"{t[0]} BETWEEN {t[1]} AND {t[2]}"),
+        st.tuples(num, st.lists(num, min_size=1, max_size=3)).map(lambda t: f"{t[0]} IN ({', '.join(t[1])})"),
+        st.tuples(string, st.lists(string, min_size=1, max_size=3)).map(
+            lambda t: f"{t[0]} NOT IN ({', '.join(t[1])})"),
+        st.tuples(string, st.sampled_from(["LIKE", "ILIKE", "NOT LIKE", "RLIKE"]),
+                  st.sampled_from(STR_LITERALS + STRING_COLUMNS)).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
+        any_.map(lambda a: f"{a} IS NULL"),
+        any_.map(lambda a: f"{a} IS NOT NULL"),
+        function("bool"),
+        lambdas().filter(lambda kt: kt[0] == "bool").map(lambda kt: kt[1]),
+        mistake.map(lambda m: f"{m} > 1"),
+    ))
+    # anything: right kinds in wrong places, unknown names, forbidden calls, wrong casts
+    any_ = st.deferred(lambda: st.one_of(num, string, boolean, mistake))
+    mistake = st.deferred(lambda: st.one_of(
+        bad_leaf,
+        _binary(any_, ARITH, any_),
+        _binary(any_, COMPARE, any_),
+        st.tuples(any_, any_, any_).map(lambda t: f"{t[0]} NOT BETWEEN {t[1]} AND {t[2]}"),
+        st.tuples(any_, st.lists(any_, min_size=1, max_size=3)).map(lambda t: f"{t[0]} IN ({', '.join(t[1])})"),
+        st.tuples(any_, st.sampled_from(CAST_TYPES)).map(lambda t: f"CAST({t[0]} AS {t[1]})"),
+        st.tuples(any_, any_, any_).map(lambda t: f"CASE WHEN {t[0]} THEN {t[1]} ELSE {t[2]} END"),
+        function("any"),
+        st.tuples(st.sampled_from(FORBIDDEN), st.lists(any_, max_size=2)).map(lambda t: _call(t[0], t[1])),
+    ))
 
-    return st.recursive(leaf, extend, max_leaves=max_leaves)
+    def function(kind):
+        """A table function whose result has ``kind``, called with 1 fewer to 2 more arguments."""
+        sigs = [s for s in FUNCTIONS if kind == "any" or _kind_of(s) == kind]
+        arg = {"number": num, "string": string, "boolean": boolean, "array": st.sampled_from(
+            ["prv_candidates", "candid", "candidate"]), "scale": st.sampled_from(["0", "1", "2", "-1", "candid"])}
+
+        def call(sig):
+            kinds = list(sig.args) + list(sig.optional)
+            wanted = st.tuples(*[arg.get(k, any_) for k in kinds[:sig.min_args]],
+                               st.lists(arg.get(kinds[-1], any_) if kinds else any_, max_size=1))
+            right = wanted.map(lambda t: list(t[:-1]) + t[-1] if sig.max_args is None or
+                               len(t) - 1 < sig.max_args else list(t[:-1]))
+            wrong = st.lists(any_, min_size=max(0, sig.min_args - 1), max_size=sig.min_args + 2)
+            return st.one_of(right, right, right, wrong).map(lambda args: _call(sig.name, args))
+
+        return st.sampled_from(sigs).flatmap(call)
+
+    return num, string, boolean, any_
 
 
 def _kind_of(sig) -> str:
     return {"boolean": "bool", "string": "str", "double": "num", "long": "num", "int": "num",
-            "same": "num"}.get(sig.result, "bad")
+            "same": "num"}.get(sig.result, "any")
 
 
 def lambdas():
@@ -111,7 +141,7 @@ def lambdas():
         field.map(lambda f: f"ln({f}) > 1"),
         field,  # not a condition
     )
-    arr = st.sampled_from(["prv_candidates", "prv_candidates", "candidate", "candid"])
+    arr = st.sampled_from(["prv_candidates", "prv_candidates", "prv_candidates", "candidate", "candid"])
     fn = st.sampled_from(["exists", "forall", "filter"])
     return st.tuples(fn, arr, body).map(
         lambda t: ("num", f"size(filter({t[1]}, x -> {t[2]}))") if t[0] == "filter"
@@ -123,6 +153,6 @@ DECORATIONS = ["", "", "", "", " -- a comment", " /* note */", "; DROP TABLE x",
 
 def conditions():
     """Whole condition texts: mostly boolean expressions, some not, with comments and separators."""
-    expr = expressions()
-    top = st.one_of(expr.filter(lambda kt: kt[0] == "bool"), expr.filter(lambda kt: kt[0] == "bool"), expr)
-    return st.tuples(top.map(lambda kt: kt[1]), st.sampled_from(DECORATIONS)).map(lambda t: t[0] + t[1])
+    num, string, boolean, any_ = _depth()
+    top = st.one_of(boolean, boolean, boolean, boolean, any_)
+    return st.tuples(top, st.sampled_from(DECORATIONS)).map(lambda t: t[0] + t[1])
