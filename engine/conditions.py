@@ -131,7 +131,7 @@ def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCo
     tree = trees[0]
     for node in tree.walk():
         node.comments = None
-    checker = _Checker(schema, line)
+    checker = _Checker(schema, line, text)
     result = checker.check(tree, scope={})
     if not T.is_boolean(result):
         raise ConditionError(line, f"not a true/false condition: {_snippet(tree)}", _snippet(tree))
@@ -240,9 +240,10 @@ class _Checker:
     wrap-around, floor/ceil to BIGINT). The rules come from ``engine.condition_functions``.
     """
 
-    def __init__(self, schema: pa.Schema, line: int):
+    def __init__(self, schema: pa.Schema, line: int, text: str = ""):
         self.schema = schema
         self.line = line
+        self.text = text.lower()
         self.columns: set[str] = set()
         self._paths = None
 
@@ -322,6 +323,9 @@ class _Checker:
         if isinstance(node, exp.Lambda):
             self.fail("a lambda is only allowed as the 2nd argument of exists/forall/filter",
                       _snippet(node))
+        if isinstance(node, exp.RegexpLike):
+            self.fail("RLIKE/REGEXP is not allowed (Java and DuckDB regular expressions differ); "
+                      "use LIKE", "RLIKE")
         if isinstance(node, exp.Func):
             return self.function(node, scope)
         self.fail(f"'{_snippet(node, 40)}' is not allowed", _snippet(node, 40))
@@ -437,10 +441,11 @@ class _Checker:
 
     # -- functions (rules: engine.condition_functions)
     def function(self, node, scope):
-        name = _function_name(node)
-        sig = FUNCTIONS_BY_NAME.get(name)
+        canonical = _function_name(node)
+        sig = FUNCTIONS_BY_NAME.get(canonical)
         if sig is None:
-            self.fail(f"function '{name}' is not allowed", name)
+            self.fail(f"function '{canonical}' is not allowed", canonical)
+        name = self.written(canonical)  # for messages; the arity of nvl etc. was checked on the tokens
         args = _function_args(node)
         if len(args) < sig.min_args or (sig.max_args is not None and len(args) > sig.max_args):
             self.fail(f"{name}() expects {sig.expects()}, got {len(args)}", name)
@@ -460,6 +465,15 @@ class _Checker:
         else:
             self.contains_value(types, name)
         return self.result(sig, name, types)
+
+    def written(self, name):
+        """The alias the user typed (array_size, not sqlglot's size), so the message names it."""
+        import re
+
+        for alias in _ALIASES.get(name, ()):
+            if re.search(rf"\b{alias}\s*\(", self.text):
+                return alias
+        return name
 
     def argument(self, sig, name, i, arg, kind, scope):
         from sqlglot import exp
@@ -602,6 +616,12 @@ class _Checker:
             close = [lower[x] for x in difflib.get_close_matches(dotted.lower(), list(lower), n=1, cutoff=0.75)]
         hint = f" (did you mean {close[0]}?)" if close else ""
         self.fail(f"unknown column '{dotted}'{hint}", dotted)
+
+
+# sqlglot parses these aliases to one node; the first written one names the function in messages
+_ALIASES = {"size": ("size", "array_size"), "ceil": ("ceil", "ceiling"), "pow": ("pow", "power"),
+            "lower": ("lower", "lcase"), "upper": ("upper", "ucase"), "sign": ("sign", "signum"),
+            "coalesce": ("coalesce", "nvl"), "ln": ("ln", "log")}
 
 
 def _function_args(node) -> list:

@@ -24,7 +24,7 @@ from engine.job.pipeline import condition_mask
 from engine.schemas import unified_arrow_schema
 
 DUCKDB_EXAMPLES = int(os.environ.get("FT_CONDITION_EXAMPLES", "3000"))
-SPARK_EXAMPLES = 400
+SPARK_EXAMPLES = int(os.environ.get("FT_CONDITION_SPARK_EXAMPLES", "400"))
 PROFILE = dict(derandomize=True, deadline=None, database=None, print_blob=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                       HealthCheck.data_too_large])
