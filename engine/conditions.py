@@ -487,13 +487,13 @@ class _Checker:
             "value": T.is_scalar(t),
             "comparable": T.is_scalar(t),
             "any": True,
-            "scale": T.is_integer(t) and (isinstance(arg, exp.Literal)
-                                          or (isinstance(arg, exp.Neg) and isinstance(arg.this, exp.Literal))),
+            "scale": T.is_integer(t) and _scale_value(arg) is not None and -3 <= _scale_value(arg) <= 18,
         }[kind]
         if not ok:
             what = {"number": "a number", "string": "a string", "boolean": "a true/false value",
                     "array": "an array column", "value": "a number, string or boolean",
-                    "comparable": "a number, string or boolean", "scale": "an integer literal"}[kind]
+                    "comparable": "a number, string or boolean",
+                    "scale": "an integer literal from -3 to 18"}[kind]
             self.fail(f"{name}() expects {what} as argument {i + 1}, not {T.kind_name(t)} "
                       f"({_snippet(arg)}); usage: {sig.usage()}", name)
         return t
@@ -637,6 +637,19 @@ def _function_args(node) -> list:
         return [node.expression] if name in ("log10", "log2") else [node.this, node.expression]
     args = [node.args.get(k) for k in ("this", "expression", "decimals")]
     return [a for a in args if isinstance(a, exp.Expression)] + list(node.expressions)
+
+
+def _scale_value(arg) -> int | None:
+    """The integer a ``round`` scale literal (maybe negated) stands for, else None."""
+    from sqlglot import exp
+
+    negative = isinstance(arg, exp.Neg)
+    lit = arg.this if negative else arg
+    if isinstance(lit, exp.Paren):
+        lit = lit.this
+    if not (isinstance(lit, exp.Literal) and lit.is_int):
+        return None
+    return -int(lit.this) if negative else int(lit.this)
 
 
 def _bad_like_escape(pattern: str) -> str | None:
@@ -862,6 +875,17 @@ def _spark_numbers(node):
                        true=exp.Literal.number(-2 ** 63)),
             ], default=cast(type(node)(this=arg.copy()), "BIGINT"))
         return None
+    if isinstance(node, exp.Round) and typed(node.this) is not None and not T.is_integer(typed(node.this)):
+        # Spark rounds HALF_UP the double's shortest decimal form (round(2.675, 2) = 2.68);
+        # DuckDB scales the binary value (2.67). Round that decimal form in DuckDB too.
+        value, scale = node.this, node.args.get("decimals") or exp.Literal.number(0)
+        decimal = exp.TryCast(this=cast(cast(value.copy(), "DOUBLE"), "VARCHAR"),
+                              to=exp.DataType.build("DECIMAL(38, 18)", dialect="duckdb"))
+        target = "FLOAT" if pa.types.is_float32(typed(value)) else "DOUBLE"
+        exact = exp.Or(this=exp.Not(this=exp.Anonymous(this="isfinite", expressions=[value.copy()])),
+                       expression=exp.GTE(this=exp.Abs(this=value.copy()), expression=exp.Literal.number("1e20")))
+        return exp.Case(ifs=[exp.If(this=exact, true=cast(value.copy(), target))],
+                        default=cast(exp.Round(this=decimal, decimals=scale.copy()), target))
     if isinstance(node, exp.Sign):
         arg = node.this
         as_double = cast(exp.Sign(this=arg.copy()), "DOUBLE")
@@ -871,9 +895,11 @@ def _spark_numbers(node):
         return as_double
     if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.this.name == "FLOAT":
         at = typed(node.this)
-        if at is not None and (pa.types.is_float64(at) or pa.types.is_decimal(at)):
+        value = node.this
+        if at is not None and T.is_string(at):  # Spark: '1e300' is a float infinity, DuckDB: NULL
+            value = exp.TryCast(this=value.copy(), to=exp.DataType.build("DOUBLE"))
+        if at is not None and (pa.types.is_float64(at) or pa.types.is_decimal(at) or T.is_string(at)):
             limit = exp.Literal.number(_FLOAT_MAX_ROUNDED)
-            value = node.this
             return exp.Case(ifs=[
                 exp.If(this=exp.GTE(this=value.copy(), expression=limit),
                        true=cast(exp.Literal.string("inf"), "FLOAT")),
