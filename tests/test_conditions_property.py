@@ -47,7 +47,38 @@ def rows(tmp_path_factory):
     nights = reader.list_nights(out)
     table = reader.read_table(out, nights)
     batch = classify_batch(table, load_tns_catalog(out))
-    return batch
+    return _with_edge_rows(batch)
+
+
+FLOAT_EDGES = [None, float("nan"), float("inf"), float("-inf"), 0.0, -0.0, -1.0, 1e-30, 3.4e38, 2.675, 19.5]
+INT_EDGES = [None, 0, -1, 2147483647, -2147483648]
+
+
+def _with_edge_rows(batch, n=24):
+    """Archive rows plus ``n`` copies whose numbers are edges (NULL, NaN, inf, 0, -0, int limits)."""
+    copies = batch.slice(0, n).to_pylist()
+    top = int(max(batch.column(batch.schema.get_field_index("candid")).to_pylist()))
+    for i, row in enumerate(copies):
+        row["candid"] = [top + 1 + i, 2**63 - 1 - i, -(2**63) + i][i % 3]
+        row["rf_snia_vs_nonia"] = FLOAT_EDGES[i % len(FLOAT_EDGES)]
+        row["roid"] = INT_EDGES[i % len(INT_EDGES)]
+        cand = row["candidate"]
+        for k, name in enumerate(("magpsf", "sigmapsf", "distnr", "magnr", "jd", "ra", "drb")):
+            cand[name] = FLOAT_EDGES[(i + k) % len(FLOAT_EDGES)]
+        for k, name in enumerate(("fid", "ndethist", "nid", "field")):
+            cand[name] = INT_EDGES[(i + k) % len(INT_EDGES)]
+        cand["pid"] = [None, 2**63 - 1, -(2**63), 0][i % 4]
+        cand["isdiffpos"] = [None, "t", "f", "1", " 2 ", "nan", "", "1e3"][i % 8]
+        row["objectId"] = [None, "", "ZTF19%_", "a\\b", "ztf21"][i % 5] if i % 2 else row["objectId"]
+        for p in row["prv_candidates"] or []:
+            p["magpsf"] = FLOAT_EDGES[(i + 3) % len(FLOAT_EDGES)] if i % 2 else p["magpsf"]
+            p["fid"] = INT_EDGES[i % len(INT_EDGES)] if i % 3 == 0 else p["fid"]
+        if i % 7 == 0:
+            row["prv_candidates"] = None
+        elif i % 7 == 1:
+            row["prv_candidates"] = []
+    edges = pa.RecordBatch.from_pylist(copies, schema=batch.schema)
+    return pa.Table.from_batches([batch, edges]).combine_chunks().to_batches()[0]
 
 
 def _outcome(text, schema, batch):
