@@ -47,8 +47,12 @@ def _binary(left, ops, right):
     return st.tuples(left, st.sampled_from(ops), right).map(lambda t: f"{t[0]} {t[1]} {t[2]}")
 
 
-def _depth():
-    """Deferred strategies per intended kind: numbers, strings, booleans, and anything (mistakes)."""
+def _depth(clean: bool = False):
+    """Deferred strategies per intended kind: numbers, strings, booleans, and anything (mistakes).
+
+    ``clean``: no deliberate mistakes (right arities, known columns), so that deep, well-typed
+    expressions - the ones whose semantics can differ between the engines - are frequent too.
+    """
     bad_leaf = st.sampled_from(UNKNOWN + OTHER_COLUMNS + ["NULL", "?", "${x}"])
     num_leaf = st.one_of(st.sampled_from(INT_COLUMNS), st.sampled_from(FLOAT_COLUMNS),
                          st.sampled_from(INT_LITERALS), st.sampled_from(DEC_LITERALS),
@@ -63,7 +67,7 @@ def _depth():
         st.tuples(any_, st.sampled_from(["DOUBLE", "FLOAT"])).map(lambda t: f"CAST({t[0]} AS {t[1]})"),
         st.tuples(boolean, num, num).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"),
         st.tuples(boolean, num, num).map(lambda t: f"CASE WHEN {t[0]} THEN {t[1]} ELSE {t[2]} END"),
-        function("num"),
+        function("num"), function("num"), function("num"),
         lambdas().filter(lambda kt: kt[0] == "num").map(lambda kt: kt[1]),
     ))
     string = st.deferred(lambda: st.one_of(
@@ -86,12 +90,13 @@ def _depth():
                   st.sampled_from(STR_LITERALS + STRING_COLUMNS)).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
         any_.map(lambda a: f"{a} IS NULL"),
         any_.map(lambda a: f"{a} IS NOT NULL"),
-        function("bool"),
+        function("bool"), _binary(function("num"), COMPARE, num), _binary(function("num"), COMPARE, num),
         lambdas().filter(lambda kt: kt[0] == "bool").map(lambda kt: kt[1]),
-        mistake.map(lambda m: f"{m} > 1"),
+        *([] if clean else [mistake.map(lambda m: f"{m} > 1")]),
     ))
     # anything: right kinds in wrong places, unknown names, forbidden calls, wrong casts
-    any_ = st.deferred(lambda: st.one_of(num, string, boolean, mistake))
+    any_ = st.deferred(lambda: st.one_of(num, string, boolean) if clean else
+                       st.one_of(num, string, boolean, mistake))
     mistake = st.deferred(lambda: st.one_of(
         bad_leaf,
         _binary(any_, ARITH, any_),
@@ -107,7 +112,8 @@ def _depth():
     def function(kind):
         """A table function whose result has ``kind``, called with 1 fewer to 2 more arguments."""
         sigs = [s for s in FUNCTIONS if kind == "any" or _kind_of(s) == kind]
-        arg = {"number": num, "string": string, "boolean": boolean, "array": st.sampled_from(
+        arg = {"number": num, "string": string, "boolean": boolean, "comparable": num, "value": num,
+               "array": st.sampled_from(
             ["prv_candidates", "candid", "candidate"]), "scale": st.sampled_from(["0", "1", "2", "-1", "candid"])}
 
         def call(sig):
@@ -117,7 +123,8 @@ def _depth():
             right = wanted.map(lambda t: list(t[:-1]) + t[-1] if sig.max_args is None or
                                len(t) - 1 < sig.max_args else list(t[:-1]))
             wrong = st.lists(any_, min_size=max(0, sig.min_args - 1), max_size=sig.min_args + 2)
-            return st.one_of(right, right, right, wrong).map(lambda args: _call(sig.name, args))
+            return (right if clean else st.one_of(right, right, right, wrong)).map(
+                lambda args: _call(sig.name, args))
 
         return st.sampled_from(sigs).flatmap(call)
 
@@ -154,5 +161,6 @@ DECORATIONS = ["", "", "", "", " -- a comment", " /* note */", "; DROP TABLE x",
 def conditions():
     """Whole condition texts: mostly boolean expressions, some not, with comments and separators."""
     num, string, boolean, any_ = _depth()
-    top = st.one_of(boolean, boolean, boolean, boolean, any_)
+    clean_boolean = _depth(clean=True)[2]
+    top = st.one_of(clean_boolean, clean_boolean, boolean, boolean, any_)
     return st.tuples(top, st.sampled_from(DECORATIONS)).map(lambda t: t[0] + t[1])
