@@ -96,6 +96,13 @@ def to_duckdb_semantics(tree):
     return _bottom_up(tree, lambda node: _spark_numbers(node) or rewrite(node))
 
 
+MAX_RENDERED_NODES = 20_000
+
+
+class RenderTooLarge(Exception):
+    """The DuckDB rendering repeats some arguments (a CASE per shim); nested shims multiply them."""
+
+
 def _bottom_up(node, fn):
     """Rewrite the children first, then the node (sqlglot's transform skips below a replaced node)."""
     from sqlglot import exp
@@ -108,7 +115,18 @@ def _bottom_up(node, fn):
     new = fn(node)
     if new is not node and "type" in node.meta:
         new.meta["type"] = node.meta["type"]
+    new.meta["size"] = _size(new)
+    if new.meta["size"] > MAX_RENDERED_NODES:
+        raise RenderTooLarge()
     return new
+
+
+def _size(node) -> int:
+    """Nodes in ``node``'s tree; subtrees already rewritten (and their copies) carry their size."""
+    known = node.meta.get("size")
+    if known is not None:
+        return known
+    return 1 + sum(_size(child) for child in node.iter_expressions())
 
 
 _DUCK_INT = {8: "TINYINT", 16: "SMALLINT", 32: "INT", 64: "BIGINT"}

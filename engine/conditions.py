@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 
 import pyarrow as pa
 
 from engine import condition_types as T
-from engine.condition_duckdb import to_duckdb_semantics
+from engine.condition_duckdb import RenderTooLarge, to_duckdb_semantics
 from engine.condition_functions import BY_NAME as FUNCTIONS_BY_NAME
 from engine.condition_functions import FUNCTION_NAMES, HIGHER_ORDER
 from engine.errors import UserError
@@ -131,6 +132,18 @@ def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCo
     if ";" in _outside_strings(text):
         raise ConditionError(line, "';' is not allowed (one condition per line)", ";")
     _arity_problem(text, line)
+    try:
+        return _compile_tree(text, schema, line)
+    except RecursionError:
+        raise ConditionError(line, "condition nested too deeply; simplify it") from None
+    except RenderTooLarge:
+        raise ConditionError(line, "condition too complex once rendered for the engines "
+                                   "(nested floor/ceil/round/log...); simplify it") from None
+
+
+def _compile_tree(text: str, schema: pa.Schema, line: int) -> CompiledCondition:
+    import sqlglot
+
     try:
         trees = sqlglot.parse(text, read="spark")
     except sqlglot.errors.ParseError as e:
@@ -353,6 +366,12 @@ class _Checker:
             return t
         if not node.is_number:
             self.fail(f"bad literal {_snippet(node)}", _snippet(node))
+        try:
+            value = float(text)
+        except ValueError:
+            self.fail(f"bad number {text}", text)
+        if math.isinf(value):
+            self.fail(f"number {text} is out of the DOUBLE range", text)
         if "e" in text.lower():
             return T.FLOAT64
         if sum(ch.isdigit() for ch in text) > 38:

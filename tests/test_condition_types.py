@@ -61,6 +61,12 @@ REFUSED = [
     ("exists(prv_candidates, x -> x.magpsf)", None, "must be a true/false condition"),
     ("candid > 9223372036854775808", "9223372036854775808", "out of range"),
     ("cutoutScience > 1", ">", "cannot compare a struct"),
+    ("(" * 400 + "candid > 1" + ")" * 400, None, "nested too deeply"),
+    ("NOT " * 400 + "candid > 1", None, "nested too deeply"),
+    ("- " * 600 + "candid > 0", None, "nested too deeply"),
+    ("candid > 1e", "1e", "bad number 1e"),
+    ("sign(" * 14 + "candidate.magpsf" + ")" * 14 + " > 0", None, "too complex once rendered"),
+    ("candid > 1e400", "1e400", "out of the DOUBLE range"),
     ("cutoutScience.stampData = 'a'", "=", "cannot compare binary data"),
 ]
 
