@@ -117,7 +117,7 @@ def test_every_generated_condition_is_refused_or_runs_in_duckdb(schema, rows, ca
 
 
 @pytest.mark.spark
-def test_a_sample_selects_the_same_rows_in_spark(schema, rows, tmp_path):
+def test_a_sample_selects_the_same_rows_in_spark(schema, rows, tmp_path, capsys):
     from pyspark.sql import SparkSession
 
     path = tmp_path / "rows.parquet"
@@ -159,6 +159,8 @@ def test_a_sample_selects_the_same_rows_in_spark(schema, rows, tmp_path):
                     mismatches.append(f"{compiled.text}: {what} duckdb {len(duck_ids)}")
     finally:
         spark.stop()
+    with capsys.disabled():
+        print(f"\nspark: {len(accepted)} accepted conditions compared, {len(mismatches)} mismatches")
     assert not mismatches, "\n".join(mismatches[:30])
 
 
