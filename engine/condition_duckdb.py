@@ -139,7 +139,8 @@ def _spark_numbers(node):
     Integer ``+ - * %``, negation and ``abs`` are computed in INT128 (a product of two BIGINTs
     fits) and wrapped to the Spark result's width in two's complement, as Spark's non-ANSI
     arithmetic does; ``floor``/``ceil`` of a float give a BIGINT as Java's (long) cast does
-    (NaN -> 0, beyond range -> the extreme); ``sign`` is a DOUBLE keeping NaN; a DOUBLE cast to
+    (NaN -> 0, beyond range -> the extreme); ``sign`` is a DOUBLE keeping NaN; ``isnan(NULL)`` is
+    false; ``round`` rounds the decimal form HALF_UP; a DOUBLE cast to
     FLOAT beyond the float range is an infinity. Returns None when the node needs nothing.
     """
     from sqlglot import exp
@@ -200,6 +201,8 @@ def _spark_numbers(node):
                        expression=exp.GTE(this=exp.Abs(this=value.copy()), expression=exp.Literal.number("1e20")))
         return exp.Case(ifs=[exp.If(this=exact, true=cast(value.copy(), target))],
                         default=cast(exp.Round(this=decimal, decimals=scale.copy()), target))
+    if isinstance(node, exp.IsNan):  # Spark: isnan(NULL) is false, DuckDB: NULL
+        return exp.Coalesce(this=exp.IsNan(this=node.this.copy()), expressions=[exp.false()])
     if isinstance(node, exp.Sign):
         arg = node.this
         as_double = cast(exp.Sign(this=arg.copy()), "DOUBLE")

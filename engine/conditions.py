@@ -531,8 +531,8 @@ class _Checker:
 
     def contains_value(self, types, name):
         element, value = types[0].value_type, types[1]
-        if T.is_null(value):
-            return
+        if T.is_null(value):  # Spark's analyzer refuses a NULL-typed argument here
+            self.fail(f"{name}() cannot look for NULL; use exists(array, x -> x IS NULL)", name)
         if not (T.is_scalar(element) and T.same_family(element, value)):
             self.fail(f"{name}() cannot look for {T.kind_name(value)} in an array of "
                       f"{T.kind_name(element).split(' (')[0].replace('a ', '').replace('an ', '')}s", name)

@@ -167,6 +167,22 @@ ARITHMETIC = [
     "CASE WHEN candidate.fid = 1 THEN candid ELSE candidate.fid END * 9223372036854775807 > 0",
     "size(filter(prv_candidates, x -> x.fid * 2147483647 * 2 < 0)) > 0",
     "exists(prv_candidates, x -> ln(x.magpsf - 15) > 1)",
+    # NULL literals where a number, string or boolean goes: both engines must accept them
+    "abs(NULL) IS NULL AND -NULL IS NULL AND NULL + NULL IS NULL AND candidate.fid = 1",
+    "floor(NULL) IS NULL AND round(NULL, 1) IS NULL AND sign(NULL) IS NULL AND candidate.fid = 2",
+    "isnan(NULL) IS NULL AND length(NULL) IS NULL AND lower(NULL) IS NULL AND candidate.fid = 1",
+    "greatest(NULL, candidate.magpsf) > 19 AND coalesce(NULL, candidate.fid) = 1",
+    "NULL LIKE 'a' IS NULL AND objectId LIKE NULL IS NULL AND candidate.fid = 2",
+    "NULL BETWEEN 1 AND 2 IS NULL AND NULL IN (1) IS NULL AND candidate.fid = 1",
+    "if(candidate.fid = 1, NULL, candid) IS NULL",
+    "CASE WHEN candidate.fid = 1 THEN NULL ELSE candidate.magpsf END > 19",
+    "NOT isnan(rf_snia_vs_nonia)",
+    "isnan(candidate.magpsf) OR candidate.fid = 1",
+    "NULL = NULL OR candidate.fid = 1",
+    "NOT NULL OR candidate.fid = 2",
+    "NULL IS TRUE OR candidate.fid = 1",
+    "candidate.magpsf > 19 AND NULL IS NULL",
+    "candid > 1D AND candidate.magpsf < 20F",
 ]
 
 
