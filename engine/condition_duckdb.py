@@ -201,6 +201,10 @@ def _spark_numbers(node):
                        expression=exp.GTE(this=exp.Abs(this=value.copy()), expression=exp.Literal.number("1e20")))
         return exp.Case(ifs=[exp.If(this=exact, true=cast(value.copy(), target))],
                         default=cast(exp.Round(this=decimal, decimals=scale.copy()), target))
+    if isinstance(node, (exp.Like, exp.ILike)) and isinstance(node.expression, exp.Literal) \
+            and "\\" in node.expression.this and not isinstance(node.parent, exp.Escape):
+        # Spark's LIKE escapes with a backslash by default; DuckDB's has no escape character
+        return exp.Escape(this=node.copy(), expression=exp.Literal.string("\\"))
     if isinstance(node, exp.IsNan):  # Spark: isnan(NULL) is false, DuckDB: NULL
         return exp.Coalesce(this=exp.IsNan(this=node.this.copy()), expressions=[exp.false()])
     if isinstance(node, exp.Sign):

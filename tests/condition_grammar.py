@@ -56,8 +56,8 @@ def _depth(clean: bool = False):
     bad_leaf = st.sampled_from(UNKNOWN + OTHER_COLUMNS + ["NULL", "?", "${x}"])
     num_leaf = st.one_of(st.sampled_from(INT_COLUMNS), st.sampled_from(FLOAT_COLUMNS),
                          st.sampled_from(INT_LITERALS), st.sampled_from(DEC_LITERALS),
-                         st.integers(-10**6, 10**6).map(str))
-    str_leaf = st.one_of(st.sampled_from(STRING_COLUMNS), st.sampled_from(STR_LITERALS))
+                         st.integers(-10**6, 10**6).map(str), st.just("NULL"))
+    str_leaf = st.one_of(st.sampled_from(STRING_COLUMNS), st.sampled_from(STR_LITERALS), st.just("NULL"))
 
     num = st.deferred(lambda: st.one_of(
         num_leaf, num_leaf, num_leaf,
@@ -155,7 +155,8 @@ def lambdas():
         else ("bool", f"{t[0]}({t[1]}, x -> {t[2]})"))
 
 
-DECORATIONS = ["", "", "", "", " -- a comment", " /* note */", "; DROP TABLE x", ";", " ;"]
+DECORATIONS = ["", "", "", "", " -- a comment", " /* note */", "; DROP TABLE x", ";", " ;", "\u200b", " '",
+               " )", " (", "\n", " AND", " --;", " /* ; */"]
 
 
 def conditions():

@@ -70,6 +70,10 @@ CONDITIONS = [
     "candidate.jd - 2458000 < 500.5",
     "objectId LIKE 'ZTF19%'",
     "objectId ILIKE 'ztf19%'",
+    "objectId LIKE 'a\\\\%'",
+    "objectId LIKE 'a\\\\\\\\%'",
+    "objectId LIKE '%\\\\_%' OR objectId ILIKE 'ZTF\\\\%'",
+    "NOT objectId LIKE 'a\\\\%'",
     "startswith(objectId, 'ZTF2')",
     "endswith(objectId, 'a')",
     "lower(objectId) = 'ztf19aaaaaab'",
@@ -214,7 +218,8 @@ def _rows(n=400, seed=7):
                    for _ in range(rng.randint(1, 6))]
         rows.append({
             "candid": i,
-            "objectId": rng.choice(["ZTF19aaaaaab", "ZTF20abcdefa", "ZTF21xyz", "ztf19lower", None]),
+            "objectId": rng.choice(["ZTF19aaaaaab", "ZTF20abcdefa", "ZTF21xyz", "ztf19lower", None,
+                                    "a%", "a\\b", "a_b", "ZTF%"]),
             "candidate": cand, "prv_candidates": prv,
             "rf_snia_vs_nonia": pick(0, 1, 0.3),
             "tracklet": rng.choice([None, "TRCK_1", ""]),
