@@ -7,8 +7,9 @@ into a job (``floor()`` used to pass validation and kill the job in DuckDB's bin
 
 Argument kinds: ``number`` (any integer or floating type), ``string``, ``boolean``, ``array``
 (an array column or ``filter(...)``), ``lambda`` (``x -> condition``), ``scale`` (an integer
-literal), ``value`` (a number, string or boolean), ``any`` (also arrays and structs), ``comparable`` (number, string or boolean, both sides of one
-kind). Results: a kind, or ``same`` (the common type of the arguments, Spark's widening).
+literal), ``value`` (a number, string or boolean), ``any`` (also arrays and structs),
+``comparable`` (number, string or boolean, all of one kind). Results: a kind, or ``same``
+(the common type of the arguments, Spark's widening).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ FUNCTIONS: tuple[Signature, ...] = (
     _f("floor", _NUM1, "long", "largest integer <= x"),
     _f("ceil", _NUM1, "long", "smallest integer >= x"),
     _f("ceiling", _NUM1, "long", "same as ceil"),
-    _f("round", _NUM1, "same", "round half up, to scale decimals (an integer literal)", optional=("scale",)),
+    _f("round", _NUM1, "same", "round half up to scale decimals (an integer literal, -3 to 18)",
+       optional=("scale",)),
     _f("sin", _NUM1, "double", "sine (radians)"),
     _f("cos", _NUM1, "double", "cosine (radians)"),
     _f("tan", _NUM1, "double", "tangent (radians)"),
@@ -120,7 +122,8 @@ OPERATORS: tuple[Signature, ...] = (
        "x BETWEEN lo AND hi: three values of one kind", operator=True),
     _f("IN", ("comparable", "comparable"), "boolean", "x IN (v1, v2, ...): values of the kind of x",
        repeat="comparable", operator=True),
-    _f("LIKE ILIKE", ("string", "string"), "boolean", "s LIKE pattern: % and _ wildcards", operator=True),
+    _f("LIKE ILIKE", ("string", "string"), "boolean",
+       "s LIKE 'pattern': % and _ are wildcards, \\% and \\_ are themselves", operator=True),
     _f("AND OR", ("boolean", "boolean"), "boolean", "a AND b, a OR b: true/false conditions",
        operator=True),
     _f("NOT", ("boolean",), "boolean", "NOT a: a true/false condition", operator=True),
