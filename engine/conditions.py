@@ -158,6 +158,9 @@ def _compile_tree(text: str, schema: pa.Schema, line: int) -> CompiledCondition:
         node.comments = None
     checker = _Checker(schema, line, text)
     result = checker.check(tree, scope={})
+    stray = _unchecked_node(tree)
+    if stray is not None:  # defence in depth: nothing reaches an engine that the checker did not see
+        raise ConditionError(line, f"'{_snippet(stray, 40)}' is not allowed", _snippet(stray, 40))
     if not T.is_boolean(result):
         raise ConditionError(line, f"not a true/false condition: {_snippet(tree)}", _snippet(tree))
     tree = _parenthesize_predicates(tree)
@@ -168,6 +171,26 @@ def _compile_tree(text: str, schema: pa.Schema, line: int) -> CompiledCondition:
 
 
 # ----------------------------------------------------------------------------- checking
+
+def _unchecked_node(tree):
+    """The first node the checker gave no type (column parts, cast targets and lambda variables aside)."""
+    from sqlglot import exp
+
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (exp.DataType, exp.Identifier)):
+            continue
+        if "type" not in node.meta:
+            return node
+        if isinstance(node, (exp.Column, exp.Dot)):
+            continue
+        if isinstance(node, exp.Lambda):
+            stack.append(node.this)
+            continue
+        stack.extend(node.iter_expressions())
+    return None
+
 
 def _parenthesize_predicates(tree):
     """``(a IS NULL) IS NULL``: Spark's grammar takes no bare predicate as an operand; keep the parens."""
@@ -333,6 +356,7 @@ class _Checker:
                               f"not {T.kind_name(t)}", "IS")
             elif not isinstance(node.expression, exp.Null):
                 self.fail(f"'{_snippet(node, 40)}' is not allowed", "IS")
+            self.check(node.expression, scope)
             return pa.bool_()
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
             return self.arithmetic(node, scope)
@@ -472,6 +496,8 @@ class _Checker:
 
     # -- functions (rules: engine.condition_functions)
     def function(self, node, scope):
+        from sqlglot import exp
+
         canonical = _function_name(node)
         sig = FUNCTIONS_BY_NAME.get(canonical)
         if sig is None:
@@ -480,6 +506,14 @@ class _Checker:
         args = _function_args(node)
         if len(args) < sig.min_args or (sig.max_args is not None and len(args) > sig.max_args):
             self.fail(f"{name}() expects {sig.expects()}, got {len(args)}", name)
+        written = {id(a) for a in args}
+        for child in node.iter_expressions():
+            if id(child) in written:
+                continue
+            if isinstance(node, exp.Log) and isinstance(child, exp.Literal):
+                child.meta["type"] = T.FLOAT64  # the base sqlglot adds for log10/log2
+                continue
+            self.fail(f"'{_snippet(node, 40)}' is not allowed", name)
         if name in HIGHER_ORDER:
             return self.higher_order(node, name, sig, args, scope)
         kinds = list(sig.args) + list(sig.optional)

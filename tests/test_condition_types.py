@@ -66,6 +66,7 @@ REFUSED = [
     ("NOT " * 400 + "candid > 1", None, "nested too deeply"),
     ("- " * 600 + "candid > 0", None, "nested too deeply"),
     ("candid > 1e", "1e", "bad number 1e"),
+    ("CAST(candid AS STRING FORMAT 'x') = 'a'", "'x'", "''x'' is not allowed"),  # a node no rule checked
     ("sign(" * 14 + "candidate.magpsf" + ")" * 14 + " > 0", None, "too complex once rendered"),
     ("candid > 1e400", "1e400", "out of the DOUBLE range"),
     ("cutoutScience.stampData = 'a'", "=", "cannot compare binary data"),
