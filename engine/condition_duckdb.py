@@ -205,6 +205,12 @@ def _spark_numbers(node):
             and "\\" in node.expression.this and not isinstance(node.parent, exp.Escape):
         # Spark's LIKE escapes with a backslash by default; DuckDB's has no escape character
         return exp.Escape(this=node.copy(), expression=exp.Literal.string("\\"))
+    if isinstance(node, exp.Between):
+        # Spark: x >= lo AND x <= hi, each comparison at its own common type (bigint vs float
+        # widens to float for one side only); DuckDB casts all three to one type
+        low = exp.GTE(this=node.this.copy(), expression=node.args["low"].copy())
+        high = exp.LTE(this=node.this.copy(), expression=node.args["high"].copy())
+        return exp.Paren(this=exp.And(this=low, expression=high))
     if isinstance(node, exp.IsNan):  # Spark: isnan(NULL) is false, DuckDB: NULL
         return exp.Coalesce(this=exp.IsNan(this=node.this.copy()), expressions=[exp.false()])
     if isinstance(node, exp.Sign):

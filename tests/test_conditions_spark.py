@@ -187,6 +187,9 @@ ARITHMETIC = [
     "NULL IS TRUE OR candidate.fid = 1",
     "candidate.magpsf > 19 AND NULL IS NULL",
     "candid > 1D AND candidate.magpsf < 20F",
+    # BETWEEN is two comparisons in Spark, each at its own common type
+    "candid * 46116860184273879 NOT BETWEEN candidate.magpsf AND candid * 46116860184273879",
+    "candid * 46116860184273879 BETWEEN candidate.magpsf AND 4611686018427387904",
 ]
 
 
