@@ -86,6 +86,10 @@ with left:
                                    placeholder="e.g. magpsf", label_visibility="collapsed")
             shown = fields[fields["field"].str.contains(search, case=False, regex=False)] if search else fields
             st.dataframe(shown, hide_index=True, height=220, width="stretch")
+        functions = services.condition_functions()
+        with st.expander(f"Functions and operators you can use ({len(functions)})"):
+            st.caption("Anything else is refused. Integer arithmetic wraps around on overflow, as in Spark.")
+            st.dataframe(functions, hide_index=True, height=220, width="stretch")
 
     with st.container(border=True):
         st.markdown("##### 5 · Content")

@@ -124,6 +124,16 @@ def schema_fields(survey: str):
     return pd.DataFrame(leaf_fields(condition_schema(unified_schema(survey))), columns=["field", "type"])
 
 
+@st.cache_data(ttl=3600, show_spinner=False)
+def condition_functions():
+    """Table of every function and operator a condition may use (engine.condition_functions)."""
+    import pandas as pd
+
+    from engine.condition_functions import help_rows
+
+    return pd.DataFrame(help_rows(), columns=["call", "returns", "what"])
+
+
 @user_errors
 def condition_issues(text: str, survey: str) -> list:
     """Problems of the conditions text, one per bad line (``.line`` 1-based, ``.message``)."""

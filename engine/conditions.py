@@ -7,20 +7,36 @@ microseconds), every node is checked against a small allow-list, every column ag
 archive schema, and the SQL the engines see is RENDERED FROM THE VETTED TREE (never the raw
 text): comments, quoting tricks and second statements cannot reach an engine.
 
+What validation accepts must also RUN, the same way, in both engines: a wrong call found an
+hour into a job is useless. So the checker gives every node Spark's type and refuses, on the
+line and naming the token, a function called with the wrong arity or argument kinds (the rules
+are one table, ``engine.condition_functions``, also shown as the app's help) and comparisons,
+``BETWEEN``, ``IN``, ``LIKE``, arithmetic, ``CASE`` and ``CAST`` mixing kinds (a string with a
+number: Spark casts, DuckDB casts differently or fails), see ``engine.condition_types``.
+
 DuckDB (estimates, small jobs) gets the same tree rendered with Spark semantics (non-ANSI,
 as Fink ran it): ``LOG10/LN/LOG2/LOG(b, x)`` of a non-positive number is NULL, ``x / 0`` and
 ``x % 0`` are NULL, decimal literals are DOUBLE (so a FLOAT column compares as Spark compares
 it), ``CAST`` is ``TRY_CAST``, ``size(NULL)`` is -1, ``exists``/``forall`` keep Spark's
-three-valued logic. ``tests/test_conditions_spark.py`` runs every construct on both engines.
+three-valued logic; integer ``+ - * %`` wrap around instead of raising, ``floor``/``ceil``/
+``round``/``sign``/``CAST AS FLOAT`` give Spark's values (``engine.condition_duckdb``). Predicates used
+as operands keep their parentheses (Spark cannot parse ``a IS NULL IS NULL``).
+``tests/test_conditions_spark.py`` runs every construct on both engines;
+``tests/test_conditions_property.py`` generates thousands of conditions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 
 import pyarrow as pa
 
+from engine import condition_types as T
+from engine.condition_duckdb import RenderTooLarge, to_duckdb_semantics
+from engine.condition_functions import BY_NAME as FUNCTIONS_BY_NAME
+from engine.condition_functions import FUNCTION_NAMES, HIGHER_ORDER
 from engine.errors import UserError
 
 MAX_LENGTH = 2000
@@ -33,15 +49,9 @@ EXTRA_COLUMNS = (
 )
 CLASSIFICATION_COLUMNS = frozenset({"finkclass", "tnsclass"})
 
-# Functions a user may call (Spark names, lower case); everything else is refused.
-ALLOWED_FUNCTIONS = frozenset({
-    "abs", "log10", "ln", "log", "log2", "exp", "sqrt", "pow", "power", "floor", "ceil",
-    "ceiling", "round", "greatest", "least", "coalesce", "nvl", "isnan", "isnull", "isnotnull",
-    "size", "array_size", "exists", "forall", "filter", "array_contains", "lower", "upper",
-    "lcase", "ucase", "length", "startswith", "endswith", "sin", "cos", "tan", "radians",
-    "degrees", "sign", "signum",
-})
-HIGHER_ORDER = frozenset({"exists", "forall", "filter"})
+# Functions a user may call (Spark names, lower case), with their arity and argument kinds:
+# engine.condition_functions (the one table; the field browser's help shows it too).
+ALLOWED_FUNCTIONS = FUNCTION_NAMES
 CAST_TARGETS = frozenset({"DOUBLE", "FLOAT", "TEXT", "VARCHAR"})  # STRING parses as TEXT
 
 
@@ -121,6 +131,19 @@ def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCo
         raise ConditionError(line, f"condition longer than {MAX_LENGTH} characters")
     if ";" in _outside_strings(text):
         raise ConditionError(line, "';' is not allowed (one condition per line)", ";")
+    _arity_problem(text, line)
+    try:
+        return _compile_tree(text, schema, line)
+    except RecursionError:
+        raise ConditionError(line, "condition nested too deeply; simplify it") from None
+    except RenderTooLarge:
+        raise ConditionError(line, "condition too complex once rendered for the engines "
+                                   "(nested floor/ceil/round/log...); simplify it") from None
+
+
+def _compile_tree(text: str, schema: pa.Schema, line: int) -> CompiledCondition:
+    import sqlglot
+
     try:
         trees = sqlglot.parse(text, read="spark")
     except sqlglot.errors.ParseError as e:
@@ -133,17 +156,61 @@ def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCo
     tree = trees[0]
     for node in tree.walk():
         node.comments = None
-    checker = _Checker(schema, line)
-    checker.check(tree, scope={})
-    if not checker.is_boolean(tree, scope={}):
+    checker = _Checker(schema, line, text)
+    result = checker.check(tree, scope={})
+    stray = _unchecked_node(tree)
+    if stray is not None:  # defence in depth: nothing reaches an engine that the checker did not see
+        raise ConditionError(line, f"'{_snippet(stray, 40)}' is not allowed", _snippet(stray, 40))
+    if not T.is_boolean(result):
         raise ConditionError(line, f"not a true/false condition: {_snippet(tree)}", _snippet(tree))
+    tree = _parenthesize_predicates(tree)
     spark_sql = tree.sql(dialect="spark")
-    duck_tree = _to_duckdb_semantics(tree.copy())
+    duck_tree = to_duckdb_semantics(tree.copy())
     duckdb_sql = duck_tree.sql(dialect="duckdb")
     return CompiledCondition(text, spark_sql, duckdb_sql, frozenset(checker.columns))
 
 
 # ----------------------------------------------------------------------------- checking
+
+def _unchecked_node(tree):
+    """The first node the checker gave no type (column parts, cast targets and lambda variables aside)."""
+    from sqlglot import exp
+
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (exp.DataType, exp.Identifier)):
+            continue
+        if "type" not in node.meta:
+            return node
+        if isinstance(node, (exp.Column, exp.Dot)):
+            continue
+        if isinstance(node, exp.Lambda):
+            stack.append(node.this)
+            continue
+        stack.extend(node.iter_expressions())
+    return None
+
+
+def _parenthesize_predicates(tree):
+    """``(a IS NULL) IS NULL``: Spark's grammar takes no bare predicate as an operand; keep the parens."""
+    from sqlglot import exp
+
+    boolean_like = (exp.Predicate, exp.Connector, exp.Not)
+    needs_value = (exp.Predicate, exp.Binary, exp.Neg)
+    for node in list(tree.walk()):
+        if not isinstance(node, needs_value) or isinstance(node, exp.Connector):
+            continue
+        for key, value in list(node.args.items()):
+            children = value if isinstance(value, list) else [value]
+            wrapped = [exp.Paren(this=c) if isinstance(c, boolean_like) else c for c in children]
+            if any(w is not c for w, c in zip(wrapped, children)):
+                for w, c in zip(wrapped, children):
+                    if w is not c:
+                        w.meta["type"] = c.meta.get("type")
+                node.set(key, wrapped if isinstance(value, list) else wrapped[0])
+    return tree
+
 
 def _outside_strings(text: str) -> str:
     """The text with quoted parts blanked (a ';' inside a string literal is harmless)."""
@@ -215,19 +282,29 @@ def _function_name(node) -> str | None:
 
 
 class _Checker:
-    """Walks the tree once: allow-list, column resolution (case-insensitive, canonical names)."""
+    """Walks the tree once: allow-list, column resolution, and Spark's type of every node.
 
-    def __init__(self, schema: pa.Schema, line: int):
+    Every node's type is left in ``node.meta["type"]`` for the DuckDB rendering (integer
+    wrap-around, floor/ceil to BIGINT). The rules come from ``engine.condition_functions``.
+    """
+
+    def __init__(self, schema: pa.Schema, line: int, text: str = ""):
         self.schema = schema
         self.line = line
+        self.text = text.lower()
         self.columns: set[str] = set()
         self._paths = None
 
     def fail(self, message, token=None):
         raise ConditionError(self.line, message, token)
 
-    # -- nodes
     def check(self, node, scope: dict):
+        t = self._check(node, scope)
+        node.meta["type"] = t
+        return t
+
+    # -- nodes
+    def _check(self, node, scope: dict):  # noqa: C901 - one dispatch over the allowed node kinds
         from sqlglot import exp
 
         if isinstance(node, (exp.Subquery, exp.Select, exp.Query, exp.Table, exp.From,
@@ -236,53 +313,281 @@ class _Checker:
         if isinstance(node, exp.Exists) and not isinstance(node.expression, exp.Lambda):
             self.fail("subqueries and tables are not allowed", _snippet(node))
         if isinstance(node, exp.Column):
-            self.resolve(self._column_parts(node), node, scope)
-            return
+            return self.resolve(self._column_parts(node), node, scope)
         if isinstance(node, exp.Dot):
-            self.resolve(self._dot_parts(node), node, scope)
-            return
+            return self.resolve(self._dot_parts(node), node, scope)
         if isinstance(node, exp.Identifier):  # a bare lambda variable
-            self.resolve([node], node, scope)
-            return
+            return self.resolve([node], node, scope)
+        if isinstance(node, exp.Literal):
+            return self.literal(node)
+        if isinstance(node, exp.Boolean):
+            return pa.bool_()
+        if isinstance(node, exp.Null):
+            return pa.null()
+        if isinstance(node, exp.Paren):
+            return self.check(node.this, scope)
         if isinstance(node, (exp.Cast, exp.TryCast)):
-            target = node.to.this.name if node.to is not None else "?"
-            if target not in CAST_TARGETS:
-                self.fail(f"CAST to {node.to.sql(dialect='spark')} is not allowed "
-                          "(use DOUBLE, FLOAT or STRING)", node.to.sql(dialect="spark"))
-            self.check(node.this, scope)
-            return
-        name = _function_name(node) if isinstance(node, exp.Func) else None
-        if isinstance(node, _ALLOWED_NODES):
-            pass
-        elif isinstance(node, exp.Func):
-            if name not in ALLOWED_FUNCTIONS:
-                self.fail(f"function '{name}' is not allowed", name)
-            if name in HIGHER_ORDER:
-                self.check_higher_order(node, name, scope)
-                return
-        elif isinstance(node, exp.Lambda):
+            return self.cast(node, scope)
+        if isinstance(node, (exp.And, exp.Or)):
+            for side in (node.this, node.expression):
+                self.expect_boolean(side, scope, node.key.upper())
+            return pa.bool_()
+        if isinstance(node, exp.Not):
+            self.expect_boolean(node.this, scope, "NOT")
+            return pa.bool_()
+        if isinstance(node, tuple(_COMPARISONS)):
+            self.comparable([node.this, node.expression], scope, _COMPARISONS[type(node)], node)
+            return pa.bool_()
+        if isinstance(node, exp.Between):
+            self.comparable([node.this, node.args["low"], node.args["high"]], scope, "BETWEEN", node)
+            return pa.bool_()
+        if isinstance(node, exp.In):
+            if node.args.get("unnest") or node.args.get("field") or not node.expressions:
+                self.fail(f"'{_snippet(node, 40)}' is not allowed", "IN")
+            self.comparable([node.this, *node.expressions], scope, "IN", node)
+            return pa.bool_()
+        if isinstance(node, (exp.Like, exp.ILike)):
+            return self.like(node, scope)
+        if isinstance(node, exp.Is):
+            t = self.check(node.this, scope)
+            if isinstance(node.expression, exp.Boolean):
+                if not (T.is_boolean(t) or T.is_null(t)):
+                    self.fail(f"IS {node.expression.sql().upper()} needs a true/false value, "
+                              f"not {T.kind_name(t)}", "IS")
+            elif not isinstance(node.expression, exp.Null):
+                self.fail(f"'{_snippet(node, 40)}' is not allowed", "IS")
+            self.check(node.expression, scope)
+            return pa.bool_()
+        if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
+            return self.arithmetic(node, scope)
+        if isinstance(node, exp.Neg):
+            t = self.check(node.this, scope)
+            if not (T.is_number(t) or T.is_null(t)):
+                self.fail(f"'-' needs a number, not {T.kind_name(t)}", "-")
+            return t
+        if isinstance(node, exp.Case):
+            return self.case(node, scope)
+        if isinstance(node, exp.If):
+            return self.if_(node, scope)
+        if isinstance(node, exp.Lambda):
             self.fail("a lambda is only allowed as the 2nd argument of exists/forall/filter",
                       _snippet(node))
-        else:
-            self.fail(f"'{_snippet(node, 40)}' is not allowed", _snippet(node, 40))
-        if isinstance(node, exp.Literal) and not node.is_string and node.is_number is False:
-            self.fail(f"bad literal {_snippet(node)}")
-        for child in node.iter_expressions():
-            self.check(child, scope)
+        if isinstance(node, exp.RegexpLike):
+            self.fail("RLIKE/REGEXP is not allowed (Java and DuckDB regular expressions differ); "
+                      "use LIKE", "RLIKE")
+        if isinstance(node, exp.Func):
+            return self.function(node, scope)
+        self.fail(f"'{_snippet(node, 40)}' is not allowed", _snippet(node, 40))
 
-    def check_higher_order(self, node, name, scope):
+    def literal(self, node):
+        if node.is_string:
+            return pa.string()
+        text = node.this
+        if node.is_int:
+            t = T.integer_literal_type(text)
+            if t is None:
+                self.fail(f"integer {text} is out of range (at most 19 digits)", text)
+            return t
+        if not node.is_number:
+            self.fail(f"bad literal {_snippet(node)}", _snippet(node))
+        try:
+            value = float(text)
+        except ValueError:
+            self.fail(f"bad number {text}", text)
+        if math.isinf(value):
+            self.fail(f"number {text} is out of the DOUBLE range", text)
+        if "e" in text.lower():
+            return T.FLOAT64
+        if sum(ch.isdigit() for ch in text) > 38:
+            self.fail(f"number {text[:20]}... has more than 38 digits", text)
+        return T.DECIMAL_LITERAL
+
+    def expect_boolean(self, node, scope, where):
+        t = self.check(node, scope)
+        if not (T.is_boolean(t) or T.is_null(t)):
+            self.fail(f"{where} needs true/false conditions, not {T.kind_name(t)}: {_snippet(node)}", where)
+        return t
+
+    def comparable(self, nodes, scope, op, node):
+        types = [self.check(n, scope) for n in nodes]
+        for n, t in zip(nodes, types):
+            if not T.is_scalar(t):
+                self.fail(f"'{op}' cannot compare {T.kind_name(t)} ({_snippet(n)}); "
+                          "compare its fields or use size()", op)
+        for n, t in zip(nodes[1:], types[1:]):
+            if not T.same_family(types[0], t):
+                self.fail(f"'{op}' cannot compare {T.kind_name(types[0])} with {T.kind_name(t)} "
+                          f"({_snippet(node)}); use CAST", op)
+        return T.common_type(types)
+
+    def like(self, node, scope):
         from sqlglot import exp
 
-        if isinstance(node, exp.Anonymous):
-            args = list(node.expressions)
+        op = "LIKE" if isinstance(node, exp.Like) else "ILIKE"
+        value, pattern = node.this, node.expression
+        t = self.check(value, scope)
+        if not (T.is_string(t) or T.is_null(t)):
+            self.fail(f"{op} needs a string on the left, not {T.kind_name(t)} ({_snippet(value)})", op)
+        pt = self.check(pattern, scope)
+        if T.is_null(pt):
+            return pa.bool_()
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            self.fail(f"the {op} pattern must be a quoted string, not {_snippet(pattern)}", op)
+        bad = _bad_like_escape(pattern.this)
+        if bad is not None:
+            self.fail(f"{op} pattern {pattern.sql(dialect='spark')}: a backslash may only precede "
+                      f"%, _ or another backslash{bad}", op)
+        return pa.bool_()
+
+    def arithmetic(self, node, scope):
+        from sqlglot import exp
+
+        op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}[type(node)]
+        a, b = (self.check(side, scope) for side in (node.this, node.expression))
+        for side, t in ((node.this, a), (node.expression, b)):
+            if not (T.is_number(t) or T.is_null(t)):
+                self.fail(f"'{op}' needs numbers, not {T.kind_name(t)} ({_snippet(side)})", op)
+        if isinstance(node, exp.Div):
+            return T.division_type(a, b) if not (T.is_null(a) and T.is_null(b)) else T.FLOAT64
+        t = T.widen(a, b)
+        return T.INT32 if T.is_null(t) else t
+
+    def cast(self, node, scope):
+        target = node.to.this.name if node.to is not None else "?"
+        if target not in CAST_TARGETS:
+            self.fail(f"CAST to {node.to.sql(dialect='spark')} is not allowed "
+                      "(use DOUBLE, FLOAT or STRING)", node.to.sql(dialect="spark"))
+        t = self.check(node.this, scope)
+        if not T.is_scalar(t):
+            self.fail(f"CAST of {T.kind_name(t)} is not allowed ({_snippet(node.this)})", "CAST")
+        if target in ("TEXT", "VARCHAR"):
+            if T.is_floating(t) or pa.types.is_decimal(t):
+                self.fail("CAST of a floating-point number to STRING is not allowed (Spark and DuckDB "
+                          "print it differently); compare the number itself", "CAST")
+            return pa.string()
+        return pa.float32() if target == "FLOAT" else T.FLOAT64
+
+    def case(self, node, scope):
+        branches = []
+        for clause in node.args.get("ifs") or []:
+            self.expect_boolean(clause.this, scope, "CASE WHEN")
+            clause.meta["type"] = pa.null()
+            branches.append(clause.args["true"])
+        if node.args.get("this") is not None:
+            self.fail("CASE x WHEN ... is not allowed; write CASE WHEN x = ... THEN", "CASE")
+        if node.args.get("default") is not None:
+            branches.append(node.args["default"])
+        return self.branches(branches, scope, "CASE")
+
+    def if_(self, node, scope):
+        self.expect_boolean(node.this, scope, "if")
+        branches = [node.args["true"]] + ([node.args["false"]] if node.args.get("false") is not None else [])
+        return self.branches(branches, scope, "if")
+
+    def branches(self, nodes, scope, where):
+        types = [self.check(n, scope) for n in nodes]
+        for n, t in zip(nodes, types):
+            if not T.is_scalar(t):
+                self.fail(f"{where} branches must be numbers, strings or booleans, not {T.kind_name(t)}", where)
+        for t in types[1:]:
+            if not T.same_family(types[0], t):
+                self.fail(f"{where} branches mix {T.kind_name(types[0])} and {T.kind_name(t)}", where)
+        return T.common_type(types)
+
+    # -- functions (rules: engine.condition_functions)
+    def function(self, node, scope):
+        from sqlglot import exp
+
+        canonical = _function_name(node)
+        sig = FUNCTIONS_BY_NAME.get(canonical)
+        if sig is None:
+            self.fail(f"function '{canonical}' is not allowed", canonical)
+        name = self.written(canonical)  # for messages; the arity of nvl etc. was checked on the tokens
+        args = _function_args(node)
+        if len(args) < sig.min_args or (sig.max_args is not None and len(args) > sig.max_args):
+            self.fail(f"{name}() expects {sig.expects()}, got {len(args)}", name)
+        written = {id(a) for a in args}
+        for child in node.iter_expressions():
+            if id(child) in written:
+                continue
+            if isinstance(node, exp.Log) and isinstance(child, exp.Literal):
+                child.meta["type"] = T.FLOAT64  # the base sqlglot adds for log10/log2
+                continue
+            self.fail(f"'{_snippet(node, 40)}' is not allowed", name)
+        if name in HIGHER_ORDER:
+            return self.higher_order(node, name, sig, args, scope)
+        kinds = list(sig.args) + list(sig.optional)
+        types = []
+        for i, arg in enumerate(args):
+            kind = kinds[i] if i < len(kinds) else sig.repeat
+            types.append(self.argument(sig, name, i, arg, kind, scope))
+        comparable = [t for t, k in zip(types, kinds + [sig.repeat] * len(types)) if k in ("comparable", "value")]
+        if name != "array_contains":
+            for t in comparable[1:]:
+                if not T.same_family(comparable[0], t):
+                    self.fail(f"{name}() arguments mix {T.kind_name(comparable[0])} and {T.kind_name(t)}; "
+                              f"expected {sig.usage()}", name)
         else:
-            args = [node.this, node.expression]
-        if len(args) != 2 or not isinstance(args[1], exp.Lambda):
-            self.fail(f"{name}(array, x -> condition) expects an array and one lambda", name)
+            self.contains_value(types, name)
+        return self.result(sig, name, types)
+
+    def written(self, name):
+        """The alias the user typed (array_size, not sqlglot's size), so the message names it."""
+        import re
+
+        for alias in _ALIASES.get(name, ()):
+            if re.search(rf"\b{alias}\s*\(", self.text):
+                return alias
+        return name
+
+    def argument(self, sig, name, i, arg, kind, scope):
+        from sqlglot import exp
+
+        t = self.check(arg, scope)
+        ok = {
+            "number": T.is_number(t) or T.is_null(t),
+            "string": T.is_string(t) or T.is_null(t),
+            "boolean": T.is_boolean(t) or T.is_null(t),
+            "array": T.is_array(t),
+            "value": T.is_scalar(t),
+            "comparable": T.is_scalar(t),
+            "any": True,
+            "scale": T.is_integer(t) and _scale_value(arg) is not None and -3 <= _scale_value(arg) <= 18,
+        }[kind]
+        if not ok:
+            what = {"number": "a number", "string": "a string", "boolean": "a true/false value",
+                    "array": "an array column", "value": "a number, string or boolean",
+                    "comparable": "a number, string or boolean",
+                    "scale": "an integer literal from -3 to 18"}[kind]
+            self.fail(f"{name}() expects {what} as argument {i + 1}, not {T.kind_name(t)} "
+                      f"({_snippet(arg)}); usage: {sig.usage()}", name)
+        return t
+
+    def contains_value(self, types, name):
+        element, value = types[0].value_type, types[1]
+        if T.is_null(value):  # Spark's analyzer refuses a NULL-typed argument here
+            self.fail(f"{name}() cannot look for NULL; use exists(array, x -> x IS NULL)", name)
+        if not (T.is_scalar(element) and T.same_family(element, value)):
+            self.fail(f"{name}() cannot look for {T.kind_name(value)} in an array of "
+                      f"{T.kind_name(element).split(' (')[0].replace('a ', '').replace('an ', '')}s", name)
+
+    def result(self, sig, name, types):
+        if sig.result == "same":
+            t = T.common_type(types[:1] if name == "round" else types)
+            return T.FLOAT64 if T.is_null(t) and name in ("abs", "round") else t
+        if sig.result == "long" and pa.types.is_decimal(types[0]):
+            return T.DECIMAL_LITERAL  # Spark: floor/ceil of a decimal stays decimal
+        return {"double": T.FLOAT64, "long": T.INT64, "int": T.INT32, "boolean": pa.bool_(),
+                "string": pa.string(), "array": types[0]}[sig.result]
+
+    def higher_order(self, node, name, sig, args, scope):
+        from sqlglot import exp
+
         array_arg, lam = args
-        self.check(array_arg, scope)
-        arr_type = self.type_of(array_arg, scope)
-        if arr_type is None or not (pa.types.is_list(arr_type) or pa.types.is_large_list(arr_type)):
+        if not isinstance(lam, exp.Lambda):
+            self.fail(f"{name}() expects {sig.expects()}", name)
+        arr_type = self.check(array_arg, scope)
+        if not T.is_array(arr_type):
             self.fail(f"the first argument of {name} must be an array column", _snippet(array_arg))
         params = list(lam.expressions)
         if len(params) != 1:
@@ -290,9 +595,11 @@ class _Checker:
         var = params[0].name.lower()
         inner = dict(scope)
         inner[var] = arr_type.value_type
-        self.check(lam.this, inner)
-        if name != "filter" and not self.is_boolean(lam.this, inner):
+        body = self.check(lam.this, inner)
+        lam.meta["type"] = body
+        if not (T.is_boolean(body) or T.is_null(body)):
             self.fail(f"the lambda of {name} must be a true/false condition", _snippet(lam.this))
+        return arr_type if name == "filter" else pa.bool_()
 
     # -- columns
     @staticmethod
@@ -375,132 +682,100 @@ class _Checker:
         hint = f" (did you mean {close[0]}?)" if close else ""
         self.fail(f"unknown column '{dotted}'{hint}", dotted)
 
-    # -- types (only what the checks need)
-    def type_of(self, node, scope):
-        from sqlglot import exp
 
-        if isinstance(node, exp.Column):
-            return self.resolve(self._column_parts(node), node, scope)
-        if isinstance(node, exp.Dot):
-            return self.resolve(self._dot_parts(node), node, scope)
-        if isinstance(node, exp.Identifier):
-            return self.resolve([node], node, scope)
-        if isinstance(node, exp.Paren):
-            return self.type_of(node.this, scope)
+# sqlglot parses these aliases to one node; the first written one names the function in messages
+_ALIASES = {"size": ("size", "array_size"), "ceil": ("ceil", "ceiling"), "pow": ("pow", "power"),
+            "lower": ("lower", "lcase"), "upper": ("upper", "ucase"), "sign": ("sign", "signum"),
+            "coalesce": ("coalesce", "nvl"), "ln": ("ln", "log")}
+
+
+def _function_args(node) -> list:
+    """The arguments of an allowed function node, in the order the user wrote them."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Anonymous):
+        return list(node.expressions)
+    if isinstance(node, exp.Log):
+        if node.expression is None:
+            return [node.this]
+        name = _function_name(node)
+        return [node.expression] if name in ("log10", "log2") else [node.this, node.expression]
+    args = [node.args.get(k) for k in ("this", "expression", "decimals")]
+    return [a for a in args if isinstance(a, exp.Expression)] + list(node.expressions)
+
+
+def _scale_value(arg) -> int | None:
+    """The integer a ``round`` scale literal (maybe negated) stands for, else None."""
+    from sqlglot import exp
+
+    negative = isinstance(arg, exp.Neg)
+    lit = arg.this if negative else arg
+    if isinstance(lit, exp.Paren):
+        lit = lit.this
+    if not (isinstance(lit, exp.Literal) and lit.is_int):
         return None
-
-    def is_boolean(self, node, scope) -> bool:
-        from sqlglot import exp
-
-        if isinstance(node, exp.Paren):
-            return self.is_boolean(node.this, scope)
-        if isinstance(node, (exp.Predicate, exp.Connector, exp.Not, exp.Boolean, exp.Exists,
-                             exp.ArrayContains, exp.StartsWith, exp.EndsWith, exp.IsNan)):
-            return True
-        if isinstance(node, exp.Anonymous):
-            return str(node.this).lower() in ("forall", "isnull", "isnotnull", "endswith", "isnan")
-        if isinstance(node, (exp.Column, exp.Dot, exp.Identifier)):
-            t = self.type_of(node, scope)
-            return t is not None and pa.types.is_boolean(t)
-        if isinstance(node, (exp.Coalesce, exp.Case, exp.If)):
-            return True  # Spark checks the branch types at analysis
-        return False
+    return -int(lit.this) if negative else int(lit.this)
 
 
-def _node_classes():
+def _bad_like_escape(pattern: str) -> str | None:
+    """Spark refuses a LIKE pattern whose backslash precedes anything but %, _ or backslash."""
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            nxt = pattern[i + 1] if i + 1 < len(pattern) else ""
+            if nxt not in ("%", "_", "\\"):
+                return f" (found '\\{nxt}')" if nxt else " (found a trailing backslash)"
+            i += 2
+            continue
+        i += 1
+    return None
+
+
+def _arity_problem(text: str, line: int) -> None:
+    """Count each allowed function's arguments as written (sqlglot drops or refuses some)."""
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = sqlglot.tokenize(text, read="spark")
+    except sqlglot.errors.TokenError:
+        return  # the parser reports it
+    for i, tok in enumerate(tokens[:-1]):
+        name = tok.text.lower()
+        if name not in FUNCTIONS_BY_NAME or tokens[i + 1].token_type != TokenType.L_PAREN:
+            continue
+        if i > 0 and tokens[i - 1].token_type == TokenType.DOT:
+            continue
+        nxt = tokens[i + 2] if i + 2 < len(tokens) else None
+        if nxt is not None and nxt.text.upper() in ("SELECT", "WITH", "WHERE", "VALUES", "FROM"):
+            continue  # a subquery or an aggregate FILTER: the tree check refuses it with its own words
+        depth, count, closed = 0, 0, False
+        for j in range(i + 1, len(tokens)):
+            kind = tokens[j].token_type
+            if kind in (TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE):
+                depth += 1
+            elif kind in (TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE):
+                depth -= 1
+                if depth == 0:
+                    closed = True
+                    break
+            elif depth == 1:
+                if count == 0:
+                    count = 1
+                if kind == TokenType.COMMA:
+                    count += 1
+        if not closed:
+            return  # unbalanced: the parser reports it
+        sig = FUNCTIONS_BY_NAME[name]
+        if count < sig.min_args or (sig.max_args is not None and count > sig.max_args):
+            raise ConditionError(line, f"{name}() expects {sig.expects()}, got {count}", name)
+
+
+def _comparisons():
     from sqlglot import exp
 
-    allowed = (
-        exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Neg, exp.And, exp.Or, exp.Not,
-        exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.Add, exp.Sub,
-        exp.Mul, exp.Div, exp.Mod, exp.Between, exp.In, exp.Is, exp.Like, exp.ILike,
-        exp.DataType, exp.Case, exp.If, exp.Tuple,
-    )
-    return allowed
+    return {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<=",
+            exp.NullSafeEQ: "<=>"}
 
 
-_ALLOWED_NODES = _node_classes()
-
-
-# ----------------------------------------------------------------------------- DuckDB rendering
-
-def _to_duckdb_semantics(tree):
-    """Rewrite the (vetted) tree so DuckDB computes what Spark (non-ANSI) computes."""
-    from sqlglot import exp
-
-    def positive_only(value, build):
-        return exp.Case(ifs=[exp.If(this=exp.GT(this=value.copy(), expression=exp.Literal.number(0)),
-                                    true=build)])
-
-    def fn(name, *args):
-        return exp.Anonymous(this=name, expressions=list(args))
-
-    def lam_parts(node):
-        if isinstance(node, exp.Anonymous):
-            return node.expressions[0], node.expressions[1]
-        return node.this, node.expression
-
-    def list_filter_len(arr, lam_body_builder, lam):
-        var = lam.expressions[0].copy()
-        body = lam_body_builder(lam.this.copy())
-        return fn("len", fn("list_filter", arr.copy(), exp.Lambda(this=body, expressions=[var])))
-
-    def rewrite(node):
-        if isinstance(node, exp.Literal) and not node.is_string and not node.is_int:
-            return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
-        if isinstance(node, exp.Log):
-            if node.expression is None:  # LN(x)
-                return positive_only(node.this, fn("ln", node.this.copy()))
-            base, x = node.this, node.expression
-            if isinstance(base, exp.Literal) and base.this == "10":
-                return positive_only(x, fn("log10", x.copy()))
-            if isinstance(base, exp.Literal) and base.this == "2":
-                return positive_only(x, fn("log2", x.copy()))
-            both = exp.And(this=exp.GT(this=base.copy(), expression=exp.Literal.number(0)),
-                           expression=exp.GT(this=x.copy(), expression=exp.Literal.number(0)))
-            return exp.Case(ifs=[exp.If(this=both, true=exp.Div(
-                this=fn("ln", x.copy()), expression=fn("ln", base.copy())))])
-        if isinstance(node, exp.Ln):
-            return positive_only(node.this, fn("ln", node.this.copy()))
-        if isinstance(node, exp.Anonymous) and str(node.this).lower() in ("log2",):
-            return positive_only(node.expressions[0], fn("log2", node.expressions[0].copy()))
-        if isinstance(node, exp.Mod):
-            return exp.Mod(this=node.this.copy(),
-                           expression=exp.Nullif(this=node.expression.copy(), expression=exp.Literal.number(0)))
-        if isinstance(node, exp.ArraySize):
-            return exp.Coalesce(this=fn("len", node.this.copy()), expressions=[exp.Literal.number(-1)])
-        if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
-            return exp.TryCast(this=node.this.copy(), to=node.to.copy())
-        if isinstance(node, exp.Anonymous) and str(node.this).lower() in ("isnull", "isnotnull"):
-            cls = exp.Is(this=node.expressions[0].copy(), expression=exp.Null())
-            return cls if str(node.this).lower() == "isnull" else exp.Not(this=cls)
-        if isinstance(node, exp.Anonymous) and str(node.this).lower() == "endswith":
-            return fn("ends_with", *[a.copy() for a in node.expressions])
-        if isinstance(node, exp.Anonymous) and str(node.this).lower() in ("signum",):
-            return fn("sign", *[a.copy() for a in node.expressions])
-        is_exists = isinstance(node, exp.Exists) and isinstance(node.expression, exp.Lambda)
-        is_forall = isinstance(node, exp.Anonymous) and str(node.this).lower() == "forall"
-        if is_exists or is_forall:
-            arr, lam = lam_parts(node)
-            hit = list_filter_len(arr, (lambda b: b) if is_exists else (lambda b: exp.Not(this=exp.Paren(this=b))), lam)
-            unknown = list_filter_len(arr, lambda b: exp.Is(this=exp.Paren(this=b), expression=exp.Null()), lam)
-            decided, other = (exp.true(), exp.false()) if is_exists else (exp.false(), exp.true())
-            return exp.Case(ifs=[
-                exp.If(this=exp.Is(this=arr.copy(), expression=exp.Null()), true=exp.Null()),
-                exp.If(this=exp.GT(this=hit, expression=exp.Literal.number(0)), true=decided),
-                exp.If(this=exp.GT(this=unknown, expression=exp.Literal.number(0)), true=exp.Null()),
-            ], default=other)
-        if isinstance(node, exp.ArrayContains):
-            # Spark: true if found; else NULL if the array holds a NULL; else false
-            arr, value = node.this, node.expression
-            return exp.Case(ifs=[
-                exp.If(this=exp.Or(this=exp.Is(this=arr.copy(), expression=exp.Null()),
-                                   expression=exp.Is(this=value.copy(), expression=exp.Null())),
-                       true=exp.Null()),
-                exp.If(this=fn("list_contains", arr.copy(), value.copy()), true=exp.true()),
-                exp.If(this=exp.LT(this=fn("list_count", arr.copy()), expression=fn("len", arr.copy())),
-                       true=exp.Null()),
-            ], default=exp.false())
-        return node
-
-    return tree.transform(rewrite)
+_COMPARISONS = _comparisons()

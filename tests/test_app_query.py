@@ -28,6 +28,9 @@ def test_page_renders_a_live_estimate(app_settings):
     # the field browser lists the unified schema with types
     fields = at.dataframe[0].value
     assert "candidate.magpsf" in set(fields["field"])
+    # and the functions the checker accepts, from the same table (engine.condition_functions)
+    helps = [d.value for d in at.dataframe if "call" in d.value.columns]
+    assert len(helps) == 1 and {"floor(number)", "size(array)"} <= set(helps[0]["call"])
 
 
 def test_estimate_follows_class_choice(app_settings):

@@ -47,7 +47,7 @@ LEGIT = [
     "candidate.isdiffpos = 't'",
     "ln(candidate.distnr) > 0 AND candidate.fid % 2 = 1",
     "candidate.magpsf / candidate.sigmapsf > 10",
-    "array_contains(filter(prv_candidates, x -> x.fid = 1), NULL) IS NULL",
+    "exists(filter(prv_candidates, x -> x.fid = 1), x -> x IS NULL) IS NULL",
     "round(candidate.magpsf, 1) = 19.5",
     "CASE WHEN candidate.fid = 1 THEN candidate.magpsf ELSE candidate.magap END > 19",
 ]
