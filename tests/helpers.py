@@ -270,14 +270,15 @@ def official_transfer(topic: str, bootstrap: str, home: Path, outdir: Path, time
                       maxtimeout: int = 10, attempts: int = 2):
     """Download ``topic`` with fink-client 12.3.0's ``finkctl transfer``: the official client, unmodified.
 
-    It reads ``~/.finkclient/ztf_credentials.yml`` (v12 format) under a private HOME. The data
-    consumers stop after ``maxtimeout`` s without messages at the end of each partition;
-    10 consumers make those waits overlap (a normal run takes ~25 s).
+    It reads ``~/.finkclient/ztf_credentials.yml`` (v12 format, as ``finkctl register`` writes it)
+    under a private HOME and runs with its default settings (``-nconsumers -1``, the timeout of
+    the credentials file): what a user types.
 
-    Why a second attempt: once in four full-suite runs the official client never exited (its
-    processes leave on a racy ``while not queue.empty(): queue.get()``, fink.md section 8); the
-    cause was not pinned down. A hung attempt is killed and the download redone from scratch
-    with a fresh group and folder, so the rows compared are always those of one complete run.
+    Why a second attempt: once in four full-suite runs on the former embedded broker the official
+    client never exited (its processes leave on a racy ``while not queue.empty(): queue.get()``,
+    fink.md section 8); the cause was not pinned down, so it may be the client's own. A hung
+    attempt is killed and the download redone from scratch with a fresh group and folder, so the
+    rows compared are always those of one complete run.
     """
     import shutil
 
@@ -291,7 +292,7 @@ def official_transfer(topic: str, bootstrap: str, home: Path, outdir: Path, time
             f"maxtimeout: {maxtimeout}\n")
         shutil.rmtree(outdir, ignore_errors=True)
         proc = subprocess.Popen([str(finkctl), "transfer", "-survey", "ztf", "-topic", topic, "-outdir",
-                                 str(outdir), "-nconsumers", "10", "-maxtimeout", str(maxtimeout)],
+                                 str(outdir)],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 cwd=str(home), start_new_session=True)
         try:
