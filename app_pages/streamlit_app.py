@@ -40,10 +40,17 @@ def run() -> None:
                     url_path="explore"),
         ],
     }
+    from components import session
+    from components.services import get_settings
+
+    settings = get_settings()
+    if not session.login_gate(settings):  # service mode: nothing but the login form before a login
+        return
     with st.sidebar:
         st.markdown("### :material/satellite_alt: Fink Data Transfer")
         st.caption("Select alerts from the archive, publish them to a Kafka topic, "
                    "download them as Parquet.")
+        session.sidebar_account(settings)
     page = st.navigation(pages)
     try:
         page.run()

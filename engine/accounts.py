@@ -142,3 +142,44 @@ def delete_topic(settings, user, topic: str) -> list[str]:
     deleted = _delete(settings, topic)
     audit.record(settings, user.name if user else None, "delete", topic=topic)
     return deleted
+
+
+# ----------------------------------------------------------------------------- downloads and explore
+
+def download_status_dir(settings, user, topic: str):
+    """Where the download of ``topic`` keeps its status: per user in service mode."""
+    from pathlib import Path
+
+    from engine.access import user_root
+
+    if user is None:
+        return Path(settings.downloads_dir) / topic
+    return user_root(settings, user) / "downloads" / topic
+
+
+def start_download(settings, user, options):
+    """Start (or resume) a download: the topic must be the user's (or shared), the folder in their space."""
+    from dataclasses import replace
+
+    from engine.access import confine
+    from kafka_io.consumer.status import start_download as _start
+
+    require_topic(settings, user, options.topic)
+    if user is not None:
+        options = replace(options, outdir=str(confine(settings, user, options.outdir)))
+    return _start(options, download_status_dir(settings, user, options.topic))
+
+
+def explore_root(settings, user):
+    """The folder Explore lists: the downloads folder, or the user's own space."""
+    from pathlib import Path
+
+    from engine.access import user_root
+
+    return Path(settings.downloads_dir) if user is None else user_root(settings, user)
+
+
+def explore_folder(settings, user, folder: str):
+    """A folder to read in Explore: any in local mode, one inside the user's space in service mode."""
+    from engine.access import confine
+    return confine(settings, user, folder, must_exist=user is not None)
