@@ -70,9 +70,11 @@ else:
         if c2.button("Share", key="share_job", disabled=other is None, width="stretch"):
             try:
                 services.share(settings, job_id, other)
-                st.toast(f"{rec.topic} shared with {other}")
             except UserError as exc:
                 widgets.show_user_error(exc)
+                return
+            st.toast(f"{rec.topic} shared with {other}")
+            st.rerun(scope="fragment")  # show the new "Shared with"
 
     @st.fragment(run_every=None if first.state in widgets.TERMINAL else 2.0)
     def live_job() -> None:

@@ -44,7 +44,11 @@ def run() -> None:
     from components.services import get_settings
 
     settings = get_settings()
-    if not session.login_gate(settings):  # service mode: nothing but the login form before a login
+    if not session.logged_in(settings):
+        # service mode: nothing but the login form; the pages stay registered (hidden) so a link
+        # to one of them (with its query parameters) opens it once logged in
+        st.navigation(pages, position="hidden")
+        session.login_form(settings)
         return
     with st.sidebar:
         st.markdown("### :material/satellite_alt: Fink Data Transfer")

@@ -33,13 +33,16 @@ def current_user(settings=None):
     return user
 
 
-def login_gate(settings) -> bool:
-    """True when the page may run: local mode, or a logged-in user; else shows the login form."""
+def logged_in(settings) -> bool:
+    """True when pages may run: local mode, or a logged-in user."""
+    return not service_mode(settings) or current_user(settings) is not None
+
+
+def login_form(settings) -> None:
+    """The built-in users' login form; a success reruns the app as that user."""
     from engine import audit
     from engine.users import authenticate
 
-    if not service_mode(settings) or current_user(settings) is not None:
-        return True
     st.title("Fink Data Transfer")
     st.caption("Log in with the account your operator created (`fink-transfer users add`).")
     with st.form("login", border=True):
@@ -55,7 +58,6 @@ def login_gate(settings) -> bool:
             st.session_state[SESSION_KEY] = user.name
             audit.record(settings, user.name, "login")
             st.rerun()
-    return False
 
 
 def sidebar_account(settings) -> None:
