@@ -32,6 +32,8 @@ def submit_job(settings, spec, test: bool = False, engine: str = "auto", master:
 
     plan = plan_job(settings, spec, test=test)
     nbytes = None
+    if user is not None and plan.topic:
+        raise UserError("in service mode topic names are drawn at random: remove 'topic' from the spec")
     if user is not None:
         from engine.quotas import check_quotas, estimate_plan
         usage = estimate_plan(settings, plan)
