@@ -141,3 +141,13 @@ else:
                                     "total": st.column_config.NumberColumn("alerts", format="localized")})
     else:
         st.caption("No transfer topic on the broker.")
+
+entries = services.audit_entries(settings)
+if entries is not None:  # service mode, admin only
+    st.subheader("Audit log")
+    if entries:
+        for e in entries:
+            e["when"] = fmt.when_h(e.pop("ts", None))
+        st.dataframe(pd.DataFrame(entries), hide_index=True, width="stretch")
+    else:
+        st.caption("Nothing recorded yet.")

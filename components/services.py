@@ -259,6 +259,16 @@ def queue_position(settings, job_id: str, records=None) -> int | None:
     return position(settings, job_id, records)
 
 
+def audit_entries(settings) -> list[dict] | None:
+    """The audit log for an admin in service mode (newest first), None for anyone else."""
+    from engine.audit import read_audit
+
+    user = _user()
+    if user is None or not user.is_admin:
+        return None
+    return list(reversed(read_audit(settings, user)))
+
+
 def connection_details(settings) -> dict | None:
     """Name, group id, servers and the register command of the user (service mode), else None."""
     from engine.accounts import connection_details as details
