@@ -82,6 +82,20 @@ def _official_poll(topic, user, password, group, servers, schema_path):
     return None, None, None
 
 
+def _finkctl_transfer(topic, user, password, group, servers, outdir):
+    """The official CLI with the user's v12 credentials file (a password key added)."""
+    from pathlib import Path
+
+    home = outdir.parent / f"finkctl-home-{user}"
+    (home / ".finkclient").mkdir(parents=True, exist_ok=True)
+    (home / ".finkclient" / "ztf_credentials.yml").write_text(
+        f"survey: ztf\nusername: {user}\npassword: {password}\ngroupid: {group}\nservers: '{servers}'\n"
+        f"maxtimeout: 3\n")
+    return subprocess.run([str(Path(sys.executable).parent / "finkctl"), "transfer", "-survey", "ztf", "-topic", topic,
+                           "-outdir", str(outdir), "-maxtimeout", "3"], env=dict(os.environ, HOME=str(home)),
+                          cwd=str(home), capture_output=True, text=True, timeout=120)
+
+
 def test_users_acls_share_with_our_consumer_and_the_official_client(service_env, scram_broker, tmp_path):
     from fink_client.consumer import AlertError
 
@@ -125,6 +139,12 @@ def test_users_acls_share_with_our_consumer_and_the_official_client(service_env,
     assert not list((tmp_path / "bob").rglob("*.parquet"))
     with pytest.raises(AlertError, match="(?i)authoriz"):
         _official_poll(topic, "bob", "bob-password", bob.group_id, servers, schema)
+    # fink-client 12.3's `finkctl transfer` sends no credentials (it builds its consumer from servers
+    # and groupid only, docs/service.md): with bob's file, password included, the SCRAM listener
+    # closes the connection and nothing is written
+    r = _finkctl_transfer(topic, "bob", "bob-password", bob.group_id, servers, tmp_path / "finkctl-bob")
+    assert r.returncode != 0 and "transport failure" in r.stderr.lower(), r.stderr[-500:]
+    assert not list((tmp_path / "finkctl-bob").rglob("*.parquet"))
     # ... and by the library checks: he cannot cancel, share or delete it, nor even see it
     with pytest.raises(UserError, match="unknown job"):
         accounts.cancel(service_env, bob, rec.job_id)
