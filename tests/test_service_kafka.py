@@ -14,6 +14,7 @@ import pytest
 
 from engine.errors import UserError
 from kafka_io.broker import EmbeddedBroker
+from kafka_io.sasl_proxy import SaslProxy
 from tests.helpers import ROOT
 
 SPEC = {"survey": "ztf", "start": "2021-11-22", "stop": "2021-11-23", "content": "lightcurve"}
@@ -145,6 +146,18 @@ def test_users_acls_share_with_our_consumer_and_the_official_client(service_env,
     r = _finkctl_transfer(topic, "bob", "bob-password", bob.group_id, servers, tmp_path / "finkctl-bob")
     assert r.returncode != 0 and "transport failure" in r.stderr.lower(), r.stderr[-500:]
     assert not list((tmp_path / "finkctl-bob").rglob("*.parquet"))
+    # through bob's own SCRAM proxy it authenticates as bob, and the broker refuses him the topic
+    proxy = SaslProxy(servers, "bob", "bob-password")
+    try:
+        proxy.check()
+        r = _finkctl_transfer(topic, "bob", "bob-password", bob.group_id, proxy.bootstrap_servers,
+                              tmp_path / "finkctl-bob-proxy")
+        assert r.returncode != 0 and "TOPIC_AUTHORIZATION_FAILED" in r.stderr, r.stderr[-800:]
+        assert not list((tmp_path / "finkctl-bob-proxy").rglob("*.parquet"))
+    finally:
+        proxy.stop()
+    with pytest.raises(UserError, match="refused the credentials"):
+        SaslProxy(servers, "bob", "not-his-password").check()
     # ... and by the library checks: he cannot cancel, share or delete it, nor even see it
     with pytest.raises(UserError, match="unknown job"):
         accounts.cancel(service_env, bob, rec.job_id)
@@ -160,6 +173,22 @@ def test_users_acls_share_with_our_consumer_and_the_official_client(service_env,
     assert len(pd.read_parquet(tmp_path / "bob", columns=["candid"])) == 10
     got_topic, alert, _key = _official_poll(topic, "bob", "bob-password", bob.group_id + "_o", servers, schema)
     assert got_topic == topic and alert["objectId"]
+    # and the unmodified finkctl transfer too, through bob's own SCRAM proxy (fink-transfer kafka-proxy)
+    proxy = SaslProxy(servers, "bob", "bob-password")
+    try:
+        proxy.check()
+        rows = 0
+        for attempt in range(2):  # finkctl exits at once when its first offset read sees no lag
+            out = tmp_path / f"finkctl-bob-shared-{attempt}"
+            r = _finkctl_transfer(topic, "bob", "bob-password", bob.group_id + f"_f{attempt}",
+                                  proxy.bootstrap_servers, out)
+            assert r.returncode == 0, r.stderr[-800:]
+            rows = len(pd.read_parquet(out)) if out.exists() else 0
+            if rows:
+                break
+        assert rows == 10
+    finally:
+        proxy.stop()
     assert [j.job_id for j in accounts.list_jobs_for(service_env, bob)] == [rec.job_id]
     with pytest.raises(UserError, match="only its owner or an admin"):
         accounts.cancel(service_env, bob, rec.job_id)
