@@ -12,10 +12,12 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from kafka_io.broker import EmbeddedBroker
-from tests.helpers import ROOT, kill_tree, wait_for_health
+from kafka_io.sasl_proxy import SaslProxy
+from tests.helpers import ROOT, finkctl_transfer_as, kill_tree, wait_for_health
 from tests.test_e2e_browser import shot, wait_for_app_run
 
 SPEC = {"survey": "ztf", "start": "2021-11-22", "stop": "2021-11-23", "content": "lightcurve"}
@@ -97,6 +99,16 @@ def bob_client_download(tmp_path, servers, topic, outdir):
                           text=True, timeout=180)
 
 
+def bob_finkctl(topic, servers, outdir, group="bob.finkctl"):
+    """The unmodified `finkctl transfer` as bob, through his SCRAM proxy (`fink-transfer kafka-proxy`)."""
+    proxy = SaslProxy(servers, "bob", "bob-password")
+    try:
+        proxy.check()
+        return finkctl_transfer_as(topic, "bob", "bob-password", group, proxy.bootstrap_servers, outdir)
+    finally:
+        proxy.stop()
+
+
 def test_two_users_isolation_and_sharing_in_chromium(service, service_app, chromium_page, scram_broker, tmp_path):
     from engine.accounts import create_account
     from engine.job.launcher import submit_job, wait_job
@@ -131,6 +143,8 @@ def test_two_users_isolation_and_sharing_in_chromium(service, service_app, chrom
     # and the broker refuses it to bob's own client
     r = bob_client_download(tmp_path, scram_broker.bootstrap_servers, rec.topic, tmp_path / "bob-before")
     assert r.returncode == 2 and "not authorized" in r.stderr, r.stderr
+    r = bob_finkctl(rec.topic, scram_broker.bootstrap_servers, tmp_path / "finkctl-before")
+    assert r.returncode != 0 and "TOPIC_AUTHORIZATION_FAILED" in r.stderr, r.stderr[-800:]
 
     # alice shares it from Monitor
     login(pg, url, "alice", "alice-password")
@@ -171,3 +185,10 @@ def test_two_users_isolation_and_sharing_in_chromium(service, service_app, chrom
     assert not os.path.exists("/tmp/elsewhere")
     r = bob_client_download(tmp_path, scram_broker.bootstrap_servers, rec.topic, tmp_path / "bob-after")
     assert r.returncode == 0, r.stderr
+    for attempt in range(2):  # finkctl exits at once when its first offset read sees no lag
+        out = tmp_path / f"finkctl-after-{attempt}"
+        r = bob_finkctl(rec.topic, scram_broker.bootstrap_servers, out, group=f"bob.finkctl{attempt}")
+        assert r.returncode == 0, r.stderr[-800:]
+        if out.exists():
+            break
+    assert len(pd.read_parquet(out)) == 10

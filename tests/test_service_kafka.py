@@ -15,7 +15,7 @@ import pytest
 from engine.errors import UserError
 from kafka_io.broker import EmbeddedBroker
 from kafka_io.sasl_proxy import SaslProxy
-from tests.helpers import ROOT
+from tests.helpers import ROOT, finkctl_transfer_as
 
 SPEC = {"survey": "ztf", "start": "2021-11-22", "stop": "2021-11-23", "content": "lightcurve"}
 
@@ -83,20 +83,6 @@ def _official_poll(topic, user, password, group, servers, schema_path):
     return None, None, None
 
 
-def _finkctl_transfer(topic, user, password, group, servers, outdir):
-    """The official CLI with the user's v12 credentials file (a password key added)."""
-    from pathlib import Path
-
-    home = outdir.parent / f"finkctl-home-{user}"
-    (home / ".finkclient").mkdir(parents=True, exist_ok=True)
-    (home / ".finkclient" / "ztf_credentials.yml").write_text(
-        f"survey: ztf\nusername: {user}\npassword: {password}\ngroupid: {group}\nservers: '{servers}'\n"
-        f"maxtimeout: 3\n")
-    return subprocess.run([str(Path(sys.executable).parent / "finkctl"), "transfer", "-survey", "ztf", "-topic", topic,
-                           "-outdir", str(outdir), "-maxtimeout", "3"], env=dict(os.environ, HOME=str(home)),
-                          cwd=str(home), capture_output=True, text=True, timeout=120)
-
-
 def test_users_acls_share_with_our_consumer_and_the_official_client(service_env, scram_broker, tmp_path):
     from fink_client.consumer import AlertError
 
@@ -143,14 +129,14 @@ def test_users_acls_share_with_our_consumer_and_the_official_client(service_env,
     # fink-client 12.3's `finkctl transfer` sends no credentials (it builds its consumer from servers
     # and groupid only, docs/service.md): with bob's file, password included, the SCRAM listener
     # closes the connection and nothing is written
-    r = _finkctl_transfer(topic, "bob", "bob-password", bob.group_id, servers, tmp_path / "finkctl-bob")
+    r = finkctl_transfer_as(topic, "bob", "bob-password", bob.group_id, servers, tmp_path / "finkctl-bob")
     assert r.returncode != 0 and "transport failure" in r.stderr.lower(), r.stderr[-500:]
     assert not list((tmp_path / "finkctl-bob").rglob("*.parquet"))
     # through bob's own SCRAM proxy it authenticates as bob, and the broker refuses him the topic
     proxy = SaslProxy(servers, "bob", "bob-password")
     try:
         proxy.check()
-        r = _finkctl_transfer(topic, "bob", "bob-password", bob.group_id, proxy.bootstrap_servers,
+        r = finkctl_transfer_as(topic, "bob", "bob-password", bob.group_id, proxy.bootstrap_servers,
                               tmp_path / "finkctl-bob-proxy")
         assert r.returncode != 0 and "TOPIC_AUTHORIZATION_FAILED" in r.stderr, r.stderr[-800:]
         assert not list((tmp_path / "finkctl-bob-proxy").rglob("*.parquet"))
@@ -180,7 +166,7 @@ def test_users_acls_share_with_our_consumer_and_the_official_client(service_env,
         rows = 0
         for attempt in range(2):  # finkctl exits at once when its first offset read sees no lag
             out = tmp_path / f"finkctl-bob-shared-{attempt}"
-            r = _finkctl_transfer(topic, "bob", "bob-password", bob.group_id + f"_f{attempt}",
+            r = finkctl_transfer_as(topic, "bob", "bob-password", bob.group_id + f"_f{attempt}",
                                   proxy.bootstrap_servers, out)
             assert r.returncode == 0, r.stderr[-800:]
             rows = len(pd.read_parquet(out)) if out.exists() else 0
