@@ -79,7 +79,11 @@ def connection_details(settings, user) -> dict:
     servers = settings.bootstrap_servers
     return {"username": user.name, "group_id": user.group_id, "servers": servers,
             "register": (f"fink_client_register -username {user.name} -password '<your password>' "
-                         f"-group_id {user.group_id} -servers {servers}")}
+                         f"-group_id {user.group_id} -servers {servers}"),
+            # finkctl 12.3 sends no credentials: it reads through the user's own SCRAM proxy
+            "proxy": (f"fink-transfer kafka-proxy -username {user.name} -password '<your password>' "
+                      f"-servers {servers} --port 9099   # then: fink_client_register -survey ztf "
+                      f"-username {user.name} -group_id {user.group_id} -servers 127.0.0.1:9099")}
 
 
 # ----------------------------------------------------------------------------- topic ACLs
