@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -143,7 +143,3 @@ def _dummy_hash() -> bytes:
     if not _DUMMY:
         _DUMMY.append(_hash("not a password").encode())
     return _DUMMY[0]
-
-
-def as_dict(user: User) -> dict:
-    return asdict(user)

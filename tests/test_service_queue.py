@@ -107,3 +107,22 @@ def test_three_users_four_jobs_limit_two_round_robin(service_jobs):
         assert len(still_running) <= 1, f"3 jobs running at {t_start}"
     submits = [e for e in audit.read_audit(service_jobs) if e["action"] == "submit"]
     assert [e["user"] for e in submits] == ["alice"] * 4 + ["bob"] * 4 + ["carol"] * 4
+
+
+def test_running_per_user_limit_makes_a_users_second_job_wait(service_jobs, monkeypatch):
+    from engine.config import load_settings
+    from engine.job.launcher import submit_job, wait_job
+    from engine.job.store import load_job
+
+    monkeypatch.setenv("FINK_TRANSFER_QUOTAS__CONCURRENT_JOBS", "0")
+    monkeypatch.setenv("FINK_TRANSFER_QUOTAS__RUNNING_PER_USER", "1")
+    settings = load_settings()
+    _p, first = submit_job(settings, SPEC, test=True, user=User("alice"))
+    _p, second = submit_job(settings, SPEC, test=True, user=User("alice"))
+    _p, other = submit_job(settings, SPEC, test=True, user=User("bob"))
+    assert first.pid and other.pid  # bob is not held up by alice's limit
+    assert load_job(settings, second.job_id).waiting
+    for job_id in (first.job_id, second.job_id, other.job_id):
+        assert wait_job(settings, job_id, timeout=300).state == "done"
+    first, second = load_job(settings, first.job_id), load_job(settings, second.job_id)
+    assert second.dispatched >= first.finished  # alice's second job started only once her first ended
