@@ -19,7 +19,7 @@ def service_jobs(job_env, monkeypatch):
     monkeypatch.setenv("FINK_TRANSFER_SERVICE__ENABLED", "true")
     monkeypatch.setenv("FINK_TRANSFER_QUOTAS__CONCURRENT_JOBS", "2")
     monkeypatch.setenv("FINK_TRANSFER_QUOTAS__ALERTS_PER_JOB", "100")
-    monkeypatch.setenv("FINK_TRANSFER_JOBS__THROTTLE_S", "0.3")  # each job lasts a few seconds
+    monkeypatch.setenv("FINK_TRANSFER_JOBS__THROTTLE_S", "1")  # each job outlasts the 12 submissions
     from engine.config import load_settings
     return load_settings()
 
