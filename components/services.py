@@ -4,6 +4,9 @@ Caching policy (what is cached, for how long, how many entries) and error policy
 failure reaches a page as one-line ``UserError``, which the page shows with ``st.error``; the
 traceback goes to the server log) live here, so the pages stay layout only and catch
 ``UserError`` alone. Functions that need neither are called from the pages directly.
+
+In service mode each function passes the logged-in user (``components.session``) to the
+library, which does every access check (``engine.access``, ``engine.accounts``).
 """
 
 from __future__ import annotations
