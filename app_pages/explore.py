@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from components import alerts, charts, fmt, services, widgets
+from engine.errors import UserError
 
 settings = services.get_settings()
 ss = st.session_state
@@ -17,8 +18,16 @@ st.caption("A first look at downloaded alerts. For real analysis, read the folde
 
 folders = [str(p) for p in services.parquet_folders(settings)]
 wanted = st.query_params.get("folder")
-if wanted and wanted not in folders and Path(wanted).is_dir():
-    folders.insert(0, wanted)
+if wanted and wanted not in folders:
+    try:  # service mode: a folder from the URL must be inside the user's space
+        checked = services.explore_folder(settings, wanted)
+    except UserError as exc:
+        widgets.show_user_error(exc)
+        checked = wanted = None
+    if checked and Path(checked).is_dir():
+        if checked != str(Path(wanted).expanduser()):
+            wanted = checked
+        folders.insert(0, wanted)
 if not folders:
     st.info("Nothing downloaded yet: download a topic first.", icon=":material/folder_open:")
     st.page_link("download.py", label="Download", icon=":material/download:")

@@ -27,15 +27,17 @@ if not records:
     st.page_link("query.py", label="Define your query", icon=":material/tune:")
 else:
     retention = settings.kafka.retention_days * 86400
+    places = {r.job_id: services.queue_position(settings, r.job_id, records) for r in records if r.waiting}
     table = pd.DataFrame([{
         "job": r.job_id,
-        "state": r.state,
+        "state": f"queued (#{places[r.job_id]})" if places.get(r.job_id) else r.state,
         "kind": "test" if r.test else "full",
         "topic": r.topic,
         "published": r.published,
         "estimated": r.estimated,
         "submitted": fmt.when_h(r.created),
         "topic expires": fmt.when_h(r.created + retention),
+        **({"owner": r.owner, "shared with": ", ".join(r.shared_with or [])} if r.owner else {}),
     } for r in records])
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"published": st.column_config.NumberColumn(format="localized"),
@@ -55,6 +57,25 @@ else:
 
     first = services.job(settings, job_id)
 
+    def share_panel(rec) -> None:
+        """Service mode: give another user READ access to this job's topic."""
+        others = [u for u in services.other_users(settings) if u != rec.owner and u not in (rec.shared_with or [])]
+        if rec.shared_with:
+            st.caption(f"Shared with: {', '.join(rec.shared_with)}")
+        if not others:
+            return
+        c1, c2 = st.columns([3, 1])
+        other = c1.selectbox("Share this topic with", others, key="share_with", index=None,
+                             placeholder="a user name")
+        if c2.button("Share", key="share_job", disabled=other is None, width="stretch"):
+            try:
+                services.share(settings, job_id, other)
+            except UserError as exc:
+                widgets.show_user_error(exc)
+                return
+            st.toast(f"{rec.topic} shared with {other}")
+            st.rerun(scope="fragment")  # show the new "Shared with"
+
     @st.fragment(run_every=None if first.state in widgets.TERMINAL else 2.0)
     def live_job() -> None:
         """Polls the job's status file; asks for a full rerun once the job ends (stops polling)."""
@@ -69,6 +90,10 @@ else:
                 except UserError as exc:
                     widgets.show_user_error(exc)
                 st.rerun()
+            if rec.waiting:
+                place = services.queue_position(settings, job_id)
+                st.info(f"Queued: position {place} in the queue (jobs start round-robin across users "
+                        f"when a slot frees).", icon=":material/schedule:")
             m1, m2, m3, m4 = st.columns(4)
             m1.metric("Published", fmt.count_h(rec.published))
             m2.metric("Estimated (whole query)" if rec.test else "Estimated", fmt.count_h(rec.estimated),
@@ -89,6 +114,8 @@ else:
             if rec.state == "done":
                 st.page_link("download.py", label="Download this topic",
                              icon=":material/download:", query_params={"topic": rec.topic})
+            if rec.owner and rec.topic:
+                share_panel(rec)
             with st.expander("Log", expanded=True):
                 st.code(services.job_log(settings, job_id, tail=60) or "(empty)", language=None,
                         wrap_lines=True)
@@ -114,3 +141,13 @@ else:
                                     "total": st.column_config.NumberColumn("alerts", format="localized")})
     else:
         st.caption("No transfer topic on the broker.")
+
+entries = services.audit_entries(settings)
+if entries is not None:  # service mode, admin only
+    st.subheader("Audit log")
+    if entries:
+        for e in entries:
+            e["when"] = fmt.when_h(e.pop("ts", None))
+        st.dataframe(pd.DataFrame(entries), hide_index=True, width="stretch")
+    else:
+        st.caption("Nothing recorded yet.")

@@ -193,6 +193,15 @@ with right:
             st.success(f"{kind} **{sub['job_id']}** started. Your topic name is **`{sub['topic']}`**.",
                        icon=":material/rocket_launch:")
             st.markdown("Get your data with the official client (or the *Download* page):")
+            account = services.connection_details(settings)
+            if account:  # service mode: the client authenticates as this user
+                st.markdown(f"Once, register your credentials (user **{account['username']}**, group id "
+                            f"**{account['group_id']}**, servers **{account['servers']}**; the password is "
+                            f"your login password):")
+                st.code(account["register"], language="bash", wrap_lines=True)
+                st.caption("With `finkctl transfer` (fink-client 12.3 sends no credentials), run your own "
+                           "SCRAM proxy and register it as the servers:")
+                st.code(account["proxy"], language="bash", wrap_lines=True)
             st.code(client_command(sub["topic"], sub["survey"]), language="bash", wrap_lines=True)
             c1, c2 = st.columns(2)
             c1.download_button("Job spec (YAML)", data=sub["spec_yaml"], file_name="spec.yaml",

@@ -40,10 +40,21 @@ def run() -> None:
                     url_path="explore"),
         ],
     }
+    from components import session
+    from components.services import get_settings
+
+    settings = get_settings()
+    if not session.logged_in(settings):
+        # service mode: nothing but the login form; the pages stay registered (hidden) so a link
+        # to one of them (with its query parameters) opens it once logged in
+        st.navigation(pages, position="hidden")
+        session.login_form(settings)
+        return
     with st.sidebar:
         st.markdown("### :material/satellite_alt: Fink Data Transfer")
         st.caption("Select alerts from the archive, publish them to a Kafka topic, "
                    "download them as Parquet.")
+        session.sidebar_account(settings)
     page = st.navigation(pages)
     try:
         page.run()

@@ -1,4 +1,4 @@
-"""``fink-transfer jobs list|show|log|cancel|run``: inspect and control job processes."""
+"""``fink-transfer jobs list|show|log|cancel|queue|share|run``: inspect and control job processes."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ def register(sub) -> None:
     cancel.add_argument("job_id")
     cancel.add_argument("--grace", type=float, default=20.0, help="seconds before SIGKILL (default 20)")
     cancel.set_defaults(func=run_cancel)
+    actions.add_parser("queue", help="serve the fair queue now, then list the waiting jobs in start order"
+                       ).set_defaults(func=run_queue)
+    share = actions.add_parser("share", help="service mode: let another user read the job's topic (READ ACL)")
+    share.add_argument("job_id")
+    share.add_argument("user")
+    share.set_defaults(func=run_share)
     runp = actions.add_parser("run", help="(internal) run a queued job in this process")
     runp.add_argument("job_id")
     runp.set_defaults(func=run_run)
@@ -78,11 +84,36 @@ def run_log(args) -> int:
 
 
 def run_cancel(args) -> int:
+    from engine.accounts import cancel
     from engine.config import load_settings
-    from engine.job.launcher import cancel_job
 
-    rec = cancel_job(load_settings(), args.job_id, grace=args.grace)
+    rec = cancel(load_settings(), None, args.job_id, grace=args.grace)
     print(f"{rec.job_id}: {rec.state}" + (f" ({rec.error})" if rec.error else ""))
+    return 0
+
+
+def run_queue(args) -> int:
+    from engine.config import load_settings
+    from engine.job.queue import dispatch, round_robin
+    from engine.job.store import list_jobs
+
+    settings = load_settings()
+    for job_id in dispatch(settings):
+        print(f"started {job_id}")
+    waiting = round_robin(list_jobs(settings))
+    if not waiting:
+        print("no job waiting")
+    for place, rec in enumerate(waiting, 1):
+        print(f"{place:>3}  {rec.job_id:28} {rec.owner or 'local':16} {_when(rec.created)}")
+    return 0
+
+
+def run_share(args) -> int:
+    from engine.accounts import share
+    from engine.config import load_settings
+
+    rec = share(load_settings(), None, args.job_id, args.user)
+    print(f"{rec.topic} shared with {', '.join(rec.shared_with)}")
     return 0
 
 

@@ -21,6 +21,8 @@ SUBCOMMAND_MODULES = (
     "cli.jobs_cmd",       # jobs list | show | log | cancel | run
     "cli.download_cmd",   # download (same flags as fink_datatransfer)
     "cli.topics_cmd",     # topics list | delete
+    "cli.users_cmd",      # users add | list | remove | passwd; audit (service mode)
+    "cli.proxy_cmd",      # kafka-proxy (user side: SCRAM for clients without SASL, e.g. finkctl)
     "cli.app_cmd",        # app (broker + demo archive + streamlit)
 )
 

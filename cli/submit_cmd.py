@@ -25,19 +25,21 @@ def register(sub) -> None:
                    help="spark (default), local (DuckDB, single machine) or auto (local below jobs.small_job_threshold)")
     p.add_argument("--master", help="Spark master, e.g. spark://host:7077 (default: spark.master setting)")
     p.add_argument("--wait", action="store_true", help="wait for the job to end; exit 0 only if it is done")
+    p.add_argument("--user", help="service mode: submit as this user (quotas, queue, ACLs; --spec read from "
+                                  "inside the user's folder)")
     p.set_defaults(func=run)
 
 
-def build_spec(args) -> dict:
+def build_spec(args, settings=None, user=None) -> dict:
     spec: dict = {}
     if args.spec:
-        from pathlib import Path
-
         import yaml
 
+        from engine.access import confine
         from engine.errors import UserError
+        path = confine(settings, user, args.spec, must_exist=user is not None)
         try:
-            spec = yaml.safe_load(Path(args.spec).read_text()) or {}
+            spec = yaml.safe_load(path.read_text()) or {}
         except OSError as exc:
             raise UserError(f"cannot read spec file {args.spec}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
@@ -63,7 +65,9 @@ def run(args) -> int:
     from kafka_io.topics import client_command
 
     settings = load_settings()
-    plan, rec = submit_job(settings, build_spec(args), test=args.test, engine=args.engine, master=args.master)
+    user = service_user(settings, getattr(args, "user", None))
+    plan, rec = submit_job(settings, build_spec(args, settings, user), test=args.test, engine=args.engine,
+                           master=args.master, user=user)
     print(f"job: {rec.job_id}")
     print(f"topic: {rec.topic}")
     print(f"nights: {len(plan.nights)} ({plan.nights[0]}..{plan.nights[-1]}), content: {plan.content}"
@@ -75,6 +79,21 @@ def run(args) -> int:
     rec = wait_with_progress(settings, rec.job_id, plan.limit)
     print(f"state: {rec.state}, published: {rec.published}" + (f", error: {rec.error}" if rec.error else ""))
     return 0 if rec.state == "done" else 1
+
+
+def service_user(settings, name: str | None):
+    """The engine.users.User named by --user (service mode only), or None."""
+    from engine.errors import UserError
+    from engine.users import get_user
+
+    if not name:
+        return None
+    if not settings.service.enabled:
+        raise UserError("--user needs service mode (service.enabled: true)")
+    user = get_user(settings, name)
+    if user is None:
+        raise UserError(f"unknown user {name}")
+    return user
 
 
 def wait_with_progress(settings, job_id: str, total: int | None):

@@ -31,9 +31,9 @@ def run_list(args) -> int:
 
 
 def run_delete(args) -> int:
+    from engine.accounts import delete_topic
     from engine.config import load_settings
-    from kafka_io.topic_admin import delete_topic
 
-    for name in delete_topic(load_settings(), args.topic):
+    for name in delete_topic(load_settings(), None, args.topic):
         print(f"deleted {name}")
     return 0

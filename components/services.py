@@ -4,6 +4,9 @@ Caching policy (what is cached, for how long, how many entries) and error policy
 failure reaches a page as one-line ``UserError``, which the page shows with ``st.error``; the
 traceback goes to the server log) live here, so the pages stay layout only and catch
 ``UserError`` alone. Functions that need neither are called from the pages directly.
+
+In service mode each function passes the logged-in user (``components.session``) to the
+library, which does every access check (``engine.access``, ``engine.accounts``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,12 @@ def user_errors(func):
 
 
 # ----------------------------------------------------------------------------------- settings
+
+def _user():
+    """The logged-in user in service mode, None in local mode (components.session)."""
+    from components.session import current_user
+    return current_user()
+
 
 def get_settings():
     """Settings from the environment (cheap; not cached so a changed env is seen at once)."""
@@ -189,7 +198,7 @@ def submit(settings, spec, test: bool, estimated: int | None = None):
     """
     from engine.job.launcher import submit_job
 
-    _plan, rec = submit_job(settings, spec, test=test, engine="auto", estimated=estimated)
+    _plan, rec = submit_job(settings, spec, test=test, engine="auto", estimated=estimated, user=_user())
     _broker_topics.clear()  # the new topic shows at once on Monitor
     return rec
 
@@ -199,37 +208,86 @@ def job_spec_yaml(settings, job_id: str) -> str:
     """The spec exactly as the job recorded it (topic included): ``fink-transfer submit --spec``."""
     import yaml
 
+    from engine.access import require_job
     from engine.job.store import read_spec
 
+    require_job(settings, _user(), job_id)
     return yaml.safe_dump(read_spec(settings, job_id), sort_keys=False)
 
 
 @user_errors
 def jobs(settings) -> list:
-    from engine.job.store import list_jobs
+    """The jobs this user may see (all in local mode); serves the fair queue on each refresh."""
+    from engine.accounts import list_jobs_for
+    from engine.job.queue import dispatch, queue_limited
 
-    return list_jobs(settings)
+    if queue_limited(settings):
+        dispatch(settings)
+    return list_jobs_for(settings, _user())
 
 
 @user_errors
 def job(settings, job_id: str):
-    from engine.job.store import load_job
+    from engine.access import require_job
 
-    return load_job(settings, job_id)
+    return require_job(settings, _user(), job_id)
 
 
 @user_errors
 def job_log(settings, job_id: str, tail: int = 200) -> str:
+    from engine.access import require_job
     from engine.job.store import read_log
 
+    require_job(settings, _user(), job_id)
     return read_log(settings, job_id, tail=tail)
 
 
 @user_errors
 def cancel(settings, job_id: str):
-    from engine.job.launcher import cancel_job
+    from engine.accounts import cancel as _cancel
 
-    return cancel_job(settings, job_id)
+    return _cancel(settings, _user(), job_id)
+
+
+@user_errors
+def share(settings, job_id: str, other: str):
+    """Let another user read the job's topic (a READ ACL in service mode)."""
+    from engine.accounts import share as _share
+
+    return _share(settings, _user(), job_id, other)
+
+
+def other_users(settings) -> list[str]:
+    """Names a job can be shared with (service mode)."""
+    from engine.users import list_users
+
+    me = _user()
+    return [u.name for u in list_users(settings) if me is None or u.name != me.name]
+
+
+@user_errors
+def queue_position(settings, job_id: str, records=None) -> int | None:
+    from engine.job.queue import position
+
+    return position(settings, job_id, records)
+
+
+def audit_entries(settings) -> list[dict] | None:
+    """The audit log for an admin in service mode (newest first), None for anyone else."""
+    from engine.audit import read_audit
+
+    user = _user()
+    if user is None or not user.is_admin:
+        return None
+    return list(reversed(read_audit(settings, user)))
+
+
+def connection_details(settings) -> dict | None:
+    """Name, group id, servers and the register command of the user (service mode), else None."""
+    from engine.accounts import connection_details as details
+
+    user = _user()
+    return None if user is None else details(settings, user)
 
 
 @st.cache_data(ttl=10, max_entries=4, show_spinner="Reading topics…")
@@ -241,41 +299,50 @@ def _broker_topics(bootstrap: str, _settings) -> list[dict]:
 
 @user_errors
 def broker_topics(settings) -> list[dict]:
-    """Transfer topics on the broker with creation, expiry and manifest status (``topics list``)."""
-    return _broker_topics(settings.bootstrap_servers, settings)
+    """Transfer topics on the broker with creation, expiry and manifest status (``topics list``),
+    those of this user only in service mode."""
+    from engine.accounts import list_topics_for
+
+    return list_topics_for(settings, _user(), _broker_topics(settings.bootstrap_servers, settings))
 
 
 # --------------------------------------------------------------------------------- downloads
 
 def download_dir(settings, topic: str) -> Path:
-    """Status folder of the download of ``topic`` (one per topic, so a restart resumes)."""
-    return Path(settings.downloads_dir) / topic
+    """Status folder of the download of ``topic`` (one per topic and user, so a restart resumes)."""
+    from engine.accounts import download_status_dir
+
+    return download_status_dir(settings, _user(), topic)
 
 
 @user_errors
 def start_download(settings, topic: str, outdir: str, nconsumers: int, batchsize: int,
                    partitionby: str | None):
     """Start (or resume: offsets are kept) the download in its own OS process."""
+    from engine.accounts import start_download as _start
     from kafka_io.consumer.options import DownloadOptions
-    from kafka_io.consumer.status import start_download as _start
 
     options = DownloadOptions(topic=topic, outdir=outdir, nconsumers=int(nconsumers),
                               batchsize=int(batchsize), partitionby=partitionby).validate()
-    return _start(options, download_dir(settings, topic))
+    return _start(settings, _user(), options)
 
 
 @user_errors
 def download_status(settings, topic: str):
     """Live status of the download of ``topic`` (a ``DownloadView``), or None if it never started."""
+    from engine.access import require_topic
     from kafka_io.consumer.status import download_view
 
+    require_topic(settings, _user(), topic)
     return download_view(download_dir(settings, topic))
 
 
 @user_errors
 def cancel_download(settings, topic: str) -> bool:
+    from engine.access import require_topic
     from kafka_io.consumer.status import cancel_download as _cancel
 
+    require_topic(settings, _user(), topic)
     return _cancel(download_dir(settings, topic))
 
 
@@ -290,7 +357,17 @@ def _parquet_folders(root: str) -> list[Path]:
 
 def parquet_folders(settings) -> list[Path]:
     """Download folders holding Parquet, newest first (a walk of the disk: cached a few seconds)."""
-    return _parquet_folders(str(settings.downloads_dir))
+    from engine.accounts import explore_root
+
+    return _parquet_folders(str(explore_root(settings, _user())))
+
+
+@user_errors
+def explore_folder(settings, folder: str) -> str:
+    """The folder as Explore may read it: refused outside the user's space (service mode)."""
+    from engine.accounts import explore_folder as check
+
+    return str(check(settings, _user(), folder))
 
 
 @st.cache_data(ttl=120, max_entries=4, show_spinner="Reading Parquet…")

@@ -71,6 +71,22 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    enabled: bool = False         # false = single-user local mode (no login, no isolation)
+    users_file: str = ""          # empty = <data_dir>/users.yaml (bcrypt hashes, roles)
+    audit_file: str = ""          # empty = <data_dir>/audit.jsonl
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    alerts_per_job: int = 0       # 0 = no limit (every quota)
+    bytes_per_job: int = 0
+    running_per_user: int = 0     # a user's jobs running at once; more wait in the queue
+    bytes_per_day: int = 0        # estimated bytes a user may submit per UTC day
+    concurrent_jobs: int = 0      # jobs running at once on this machine/cluster; more wait in the queue
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     archives: Mapping[str, Path]
@@ -78,6 +94,8 @@ class Settings:
     broker: BrokerSettings
     spark: SparkSettings
     jobs: JobSettings
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
 
     @property
     def embedded_broker(self) -> bool:
@@ -101,6 +119,19 @@ class Settings:
     @property
     def broker_dir(self) -> Path:
         return self.data_dir / "broker"
+
+    @property
+    def users_file(self) -> Path:
+        return Path(self.service.users_file).expanduser() if self.service.users_file else self.data_dir / "users.yaml"
+
+    @property
+    def audit_file(self) -> Path:
+        return Path(self.service.audit_file).expanduser() if self.service.audit_file else self.data_dir / "audit.jsonl"
+
+    @property
+    def users_dir(self) -> Path:
+        """Per-user download folders (service mode): ``<data_dir>/users/<name>``."""
+        return self.data_dir / "users"
 
     def archive_dir(self, survey: str) -> Path:
         if survey not in self.archives:
@@ -175,4 +206,6 @@ def load_settings(config_file: str | os.PathLike | None = None,
         broker=section(BrokerSettings, "broker"),
         spark=section(SparkSettings, "spark"),
         jobs=section(JobSettings, "jobs"),
+        service=section(ServiceSettings, "service"),
+        quotas=section(QuotaSettings, "quotas"),
     )

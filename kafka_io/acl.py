@@ -114,3 +114,26 @@ def readers(admin_conf: dict, topic: str, timeout: float = 10.0) -> set[str]:
     except KafkaException as exc:
         raise UserError(f"could not list the ACLs of {topic}: {exc.args[0].str()}") from exc
     return {b.principal.removeprefix("User:") for b in found}
+
+
+def grant_group_prefix(admin_conf: dict, user: str, prefix: str, timeout: float = 10.0) -> None:
+    """Let ``user`` use every consumer group whose id starts with ``prefix`` (PREFIXED ACL): its
+    own group and the ``<group>_schema`` one the official client derives from it."""
+    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, ResourcePatternType,
+                                       ResourceType)
+
+    binding = AclBinding(ResourceType.GROUP, prefix, ResourcePatternType.PREFIXED, f"User:{user}", "*",
+                         AclOperation.READ, AclPermissionType.ALLOW)
+    client = _admin(admin_conf)
+    _wait(client.create_acls([binding], request_timeout=timeout), f"grant {user} its consumer groups", timeout)
+
+
+def revoke_user(admin_conf: dict, user: str, timeout: float = 10.0) -> None:
+    """Remove every ACL of ``user`` (topics and groups), when the account is removed."""
+    from confluent_kafka.admin import (AclBindingFilter, AclOperation, AclPermissionType, ResourcePatternType,
+                                       ResourceType)
+
+    flt = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{user}", None,
+                           AclOperation.ANY, AclPermissionType.ANY)
+    client = _admin(admin_conf)
+    _wait(client.delete_acls([flt], request_timeout=timeout), f"revoke the ACLs of {user}", timeout)

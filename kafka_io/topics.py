@@ -9,10 +9,16 @@ TOPIC_PREFIX = "ftransfer_"
 _NAME_RE = re.compile(r"^ftransfer_(?P<survey>[a-z0-9]+(?:_v[0-9p]+)?)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<n>\d+)$")
 
 
+TOPIC_SUFFIX_BITS = 63  # ~19 random digits: topic names cannot be guessed or enumerated
+
+
 def new_topic_name(survey: str, now: datetime | None = None) -> str:
-    """``ftransfer_<survey>_<YYYY-MM-DD>_<microsecond>``, as the real portal names topics."""
+    """``ftransfer_<survey>_<YYYY-MM-DD>_<n>``, the real portal's shape, with ``n`` a wide random
+    number (the portal uses the microsecond, which anyone can enumerate)."""
+    import secrets
+
     now = now or datetime.now(timezone.utc)
-    return f"{TOPIC_PREFIX}{survey}_{now:%Y-%m-%d}_{now.microsecond}"
+    return f"{TOPIC_PREFIX}{survey}_{now:%Y-%m-%d}_{secrets.randbits(TOPIC_SUFFIX_BITS)}"
 
 
 def schema_topic(topic: str) -> str:

@@ -307,6 +307,18 @@ def official_transfer(topic: str, bootstrap: str, home: Path, outdir: Path, time
                   file=sys.stderr)
 
 
+def finkctl_transfer_as(topic, user, password, group, servers, outdir):
+    """The official CLI with the user's v12 credentials file (a password key added)."""
+    home = outdir.parent / f"finkctl-home-{user}"
+    (home / ".finkclient").mkdir(parents=True, exist_ok=True)
+    (home / ".finkclient" / "ztf_credentials.yml").write_text(
+        f"survey: ztf\nusername: {user}\npassword: {password}\ngroupid: {group}\nservers: '{servers}'\n"
+        f"maxtimeout: 3\n")
+    return subprocess.run([str(Path(sys.executable).parent / "finkctl"), "transfer", "-survey", "ztf", "-topic", topic,
+                           "-outdir", str(outdir), "-maxtimeout", "3"], env=dict(os.environ, HOME=str(home)),
+                          cwd=str(home), capture_output=True, text=True, timeout=120)
+
+
 def consume_all(settings, topic: str) -> list[bytes]:
     """Every message of the data topic, read up to the manifest's last offsets."""
     from confluent_kafka import Consumer, TopicPartition

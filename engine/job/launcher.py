@@ -20,34 +20,49 @@ ENGINES = ("spark", "local", "auto")
 
 
 def submit_job(settings, spec, test: bool = False, engine: str = "auto", master: str | None = None,
-               estimated: int | None = None):
-    """Validate the spec (:func:`plan_job`), check the broker, start the job: ``(plan, record)``.
+               estimated: int | None = None, user=None):
+    """Validate the spec (:func:`plan_job`), check quotas and the broker, start or queue the job: ``(plan, record)``.
 
-    Bad input or a broker that is down is a UserError before anything is recorded or published.
+    Bad input, a quota the estimate exceeds or a broker that is down is a UserError before
+    anything is recorded or published. ``user`` (service mode) owns the job; None is local mode.
     """
+    from engine import audit
     from engine.job.plan import plan_job
     from kafka_io.broker import ensure_broker
 
     plan = plan_job(settings, spec, test=test)
+    nbytes = None
+    if user is not None and plan.topic:
+        raise UserError("in service mode topic names are drawn at random: remove 'topic' from the spec")
+    if user is not None:
+        from engine.quotas import check_quotas, estimate_plan
+        usage = estimate_plan(settings, plan)
+        check_quotas(settings, user, usage)
+        estimated = usage.alerts if estimated is None else estimated
+        nbytes = usage.bytes
     ensure_broker(settings)
-    return plan, launch_job(settings, plan.spec, test=test, engine=engine, master=master, estimated=estimated)
+    rec = launch_job(settings, plan.spec, test=test, engine=engine, master=master, estimated=estimated,
+                     owner=user.name if user is not None else "", estimated_bytes=nbytes)
+    audit.record(settings, user.name if user is not None else None, "submit", job=rec.job_id, topic=rec.topic,
+                 estimated=estimated)
+    return plan, rec
 
 
 def launch_job(settings, spec, test: bool = False, engine: str = "spark", master: str | None = None,
-               estimated: int | None = None) -> JobRecord:
-    """Record the job and start its process; returns at once with the queued record (pid set)."""
+               estimated: int | None = None, owner: str = "", estimated_bytes: int | None = None) -> JobRecord:
+    """Record the job and start its process, or leave it waiting when the queue is full
+    (:mod:`engine.job.queue`); returns at once with the queued record."""
+    from engine.job import queue
+
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
-    rec = create_job(settings, spec, test=test, engine=engine, master=master or "", estimated=estimated)
-    # The child reloads the settings from the environment: pin the data dir so it finds the job.
-    proc = supervisor.spawn(supervisor.cli_command("jobs", "run", rec.job_id), job_dir(settings, rec.job_id) / "process.out",
-                            FINK_TRANSFER_DATA_DIR=str(settings.data_dir))
-    # The job writes its own pid when it starts; writing it here too closes the gap before that.
-    rec = load_job(settings, rec.job_id)
-    if rec.pid is None:
-        rec = update_status(settings, rec.job_id, pid=proc.pid)
-    append_log(settings, rec.job_id, f"Job submitted (engine {engine}, process {proc.pid})")
-    return rec
+    rec = create_job(settings, spec, test=test, engine=engine, master=master or "", estimated=estimated,
+                     owner=owner, estimated_bytes=estimated_bytes)
+    if not queue.queue_limited(settings):
+        return queue.start_process(settings, rec)
+    append_log(settings, rec.job_id, "Job queued (waiting for a free slot)")
+    queue.dispatch(settings)
+    return load_job(settings, rec.job_id)
 
 
 def wait_job(settings, job_id: str, timeout: float | None = None, poll: float = 0.5) -> JobRecord:
@@ -66,9 +81,16 @@ def cancel_job(settings, job_id: str, grace: float = 20.0) -> JobRecord:
     If it is still alive after ``grace`` seconds, SIGKILL the group and record the cancellation
     (and the manifest, best effort) here on its behalf.
     """
+    from engine.job.queue import cancel_waiting
+
     rec = load_job(settings, job_id)
     if rec.state in TERMINAL:
         return rec
+    if rec.waiting:
+        waiting = cancel_waiting(settings, job_id)
+        if waiting is not None:
+            return waiting
+        rec = load_job(settings, job_id)
     if not rec.pid or not pid_alive(rec.pid, job_id):
         rec = load_job(settings, job_id)
         if rec.state in TERMINAL:

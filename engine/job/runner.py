@@ -113,6 +113,8 @@ def run_job(settings, job_id: str) -> int:
         create_transfer_topics(base_config(settings), plan.topic, partitions=settings.kafka.partitions,
                                retention_days=settings.kafka.retention_days,
                                replication_factor=settings.kafka.replication_factor)
+        from engine.accounts import grant_owner
+        grant_owner(settings, rec)  # service mode: the owner may read, nobody else
         log("Sending the schema to Kafka...")
         publish_schema(producer_config(settings), plan.topic, ctx.schema_json, copies=settings.kafka.schema_copies)
         publishing = True
@@ -162,4 +164,16 @@ def run_job(settings, job_id: str) -> int:
                   finished=time.time())
     log("End.")
     signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+    _serve_queue(settings)
     return 0 if state == "done" else 1
+
+
+def _serve_queue(settings) -> None:
+    """A slot is free: start the next waiting job(s) of the fair queue."""
+    from engine.job import queue
+
+    if queue.queue_limited(settings):
+        try:
+            queue.dispatch(settings)
+        except Exception as exc:  # noqa: BLE001 - the next submission or Monitor refresh will retry
+            print(f"queue dispatch failed: {exc}")

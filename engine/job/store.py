@@ -52,7 +52,16 @@ class JobRecord:
     finished: float | None = None
     engine: str = ""
     master: str = ""
+    estimated_bytes: int | None = None
+    owner: str = ""               # service mode: the user who submitted it ("" in local mode)
+    shared_with: list = field(default_factory=list)   # users granted READ on its topic
+    dispatched: float | None = None   # when the queue started its process (None: still waiting)
     directory: str = ""
+
+    @property
+    def waiting(self) -> bool:
+        """Queued and not started yet (no process): what the fair queue serves."""
+        return self.state == "queued" and not self.pid
 
     @property
     def active(self) -> bool:
@@ -98,7 +107,7 @@ def _write_status(directory: Path, rec: JobRecord) -> None:
 
 
 def create_job(settings, spec, test: bool = False, engine: str = "", master: str = "",
-               estimated: int | None = None) -> JobRecord:
+               estimated: int | None = None, owner: str = "", estimated_bytes: int | None = None) -> JobRecord:
     """Make the job directory with its spec and a ``queued`` status; the topic is fixed now."""
     import yaml
 
@@ -119,7 +128,7 @@ def create_job(settings, spec, test: bool = False, engine: str = "", master: str
     write_text_atomic(directory / "spec.yaml", yaml.safe_dump(data, sort_keys=False))
     (directory / "job.log").touch()
     rec = JobRecord(job_id=job_id, topic=topic, survey=survey, test=bool(test), estimated=estimated,
-                    engine=engine, master=master or "", directory=str(directory))
+                    engine=engine, master=master or "", owner=owner or "", estimated_bytes=estimated_bytes, directory=str(directory))
     _write_status(directory, rec)
     return rec
 
