@@ -1,12 +1,13 @@
 """Vectorised schemaless Avro -> Arrow decoder (a batch of messages at once), the mirror of
 ``engine.avro.encoder``.
 
-Why (measured, ``bench/decode.py``, 5 000 lightcurve-like alerts of 1 009 B, one core of the
-shared 2-core box): fastavro ``schemaless_reader`` per message + ``Table.from_pylist`` decodes
-~13-16 k alerts/s; ``jetliner`` 0.2 (Rust Avro reader for Polars, over a container file) ~150-200 k/s
-before the casts a Polars frame needs (maps come back as lists of structs, strings as large
-strings); this decoder ~see docs/benchmarks.md "Avro decoder" (every field of a batch in a
-handful of numpy calls, no Python object per value). ``polars.read_avro`` panics on Avro maps.
+Why (measured by ``bench/decode.py`` on one core of the shared 2-core box, load 3.4-4.5, same
+messages in one run): 5 000 lightcurve-like alerts of 1 009 B: fastavro ``schemaless_reader`` per
+message + ``Table.from_pylist`` 8.9 k alerts/s, ``jetliner`` 0.2 (Rust Avro reader for Polars, over a
+container file, before the casts a Polars frame would need: maps come back as lists of structs)
+157 k/s, this decoder 273 k/s (x31 fastavro); 1 000 full ZTF alerts of 47 KB: 1.2 k/s, 2.7 k/s and
+5.9 k/s (280 MB/s). ``polars.read_avro`` panics on Avro maps. No field library reaches the rate the
+transport gives (raw consumption ~60 k messages/s per process), hence this module.
 
 How: all messages of a batch are concatenated into one uint8 buffer and every message gets a
 read position (int64 array). The schema is walked once per batch, field after field, each field
