@@ -212,7 +212,7 @@ class RowWatcher(threading.Thread):
 
     def scan(self, pq) -> None:
         for path in self.outdir.rglob("*.parquet"):
-            if path.name.startswith(".") or path in self.seen:
+            if path.name.startswith((".", "compact-")) or path in self.seen:  # compacted: rows seen already
                 continue
             try:
                 self.rows += pq.read_metadata(path).num_rows
@@ -294,6 +294,7 @@ def main() -> None:
     ap.add_argument("--content", choices=("lightcurve", "full"), default="lightcurve",
                     help="lightcurve-like alerts (~1 KB) or full ZTF packets (~47 KB, synthetic archive)")
     ap.add_argument("--batchsize", type=int, default=None, help="-batchsize for ours (default: its own)")
+    ap.add_argument("--partitionby", default=None, help="-partitionby for ours (e.g. finkclass: small files)")
     ap.add_argument("--raw-repeats", type=int, default=2, help="raw reads (the best is the reference)")
     args = ap.parse_args()
 
@@ -323,7 +324,8 @@ def main() -> None:
               f"to last message); {args.processes} processes, no decoding, best of {args.raw_repeats}")
         ours = timed([sys.executable, "-m", "cli", "download", "-topic", topic, "-outdir", str(work / "ours"),
                       "-nconsumers", str(args.processes)]
-                     + (["-batchsize", str(args.batchsize)] if args.batchsize else []),
+                     + (["-batchsize", str(args.batchsize)] if args.batchsize else [])
+                     + (["-partitionby", args.partitionby] if args.partitionby else []),
                      work / "ours", env, args.alerts, str(ROOT))
         print(f"ours:     {ours['rows']:,} alerts, wall {ours['wall_s']:.1f} s "
               f"({args.alerts / ours['wall_s']:,.0f} alerts/s), steady {ours['steady_alerts_s']:,.0f} alerts/s; "
@@ -331,6 +333,15 @@ def main() -> None:
               f"{100 * ours['steady_alerts_s'] * raw_stream / args.alerts:.0f} % of the raw streaming rate; "
               f"{ours['memory']}")
         print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        comp = json.loads((work / "ours" / f"_manifest_{topic}.json").read_text())
+        files = [f for f in (work / "ours").rglob("*.parquet") if not f.name.startswith(".")]
+        if "compaction" in comp:
+            c = comp["compaction"]
+            print(f"files:    {c['files_before']:,} before compaction ({args.alerts / max(1, c['files_before']):,.0f} "
+                  f"alerts/file), {len(files):,} after ({args.alerts / max(1, len(files)):,.0f} alerts/file) in "
+                  f"{c['folders']} folders")
+        else:
+            print(f"files:    {len(files):,} ({args.alerts / max(1, len(files)):,.0f} alerts/file)")
         if args.skip_official:
             return
         home = work / "home_official"
