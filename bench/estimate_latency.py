@@ -79,6 +79,7 @@ def synthesise(data_dir: Path, nights: int, start: str, classes: int) -> None:
         (night / "part-0.parquet").touch()
     layout.write_meta(out, {"survey": "ztf", "nights": nights, "generator": "bench/estimate_latency.py (index only)"})
     print(f"synthesised an index of {nights} nights x {classes} classes = {len(index):,} rows")
+    time.sleep(2.5)  # night folders settled, as in a real archive (layout.scan_nights re-lists fresh ones)
 
 
 def library_path(repeats: int) -> dict:
