@@ -339,7 +339,7 @@ def main() -> None:
             c = comp["compaction"]
             print(f"files:    {c['files_before']:,} before compaction ({args.alerts / max(1, c['files_before']):,.0f} "
                   f"alerts/file), {len(files):,} after ({args.alerts / max(1, len(files)):,.0f} alerts/file) in "
-                  f"{c['folders']} folders")
+                  f"{c['folders']} folders, compaction {c.get('seconds', float('nan')):.1f} s")
         else:
             print(f"files:    {len(files):,} ({args.alerts / max(1, len(files)):,.0f} alerts/file)")
         if args.skip_official:

@@ -380,7 +380,7 @@ def _concat(n, parts):
     """Row-wise concatenation of segments (a record's fields).
 
     The parts laid end to end are one Arrow large_binary array of ``k * n`` values (part-major);
-    taking them row-major is the output, one C++ memcpy per value: 2.3x faster than numpy byte
+    taking them row-major is the output, one C++ memcpy per value: 2.4x faster than numpy byte
     gathers on lightcurve batches (bench/publish.py, docs/benchmarks.md)."""
     k = len(parts)
     if k == 1:

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -112,6 +113,7 @@ def compact_outdir(outdir: str | os.PathLike, batchsize: int) -> dict:
     holds a compacted file and new part files (a resumed download).
 
     Returns ``{"folders": compacted folders, "files_before": n, "files_after": m}``."""
+    t0 = time.monotonic()
     outdir = Path(outdir)
     folders = _folders(outdir)
     done, before, after = 0, 0, 0
@@ -128,4 +130,4 @@ def compact_outdir(outdir: str | os.PathLike, batchsize: int) -> dict:
         compact_folder(folder, parts, compacted, row_group=max(batchsize, 1))
         done += 1
         after += 1
-    return {"folders": done, "files_before": before, "files_after": after}
+    return {"folders": done, "files_before": before, "files_after": after, "seconds": round(time.monotonic() - t0, 3)}

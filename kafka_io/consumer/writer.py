@@ -100,7 +100,7 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
 
     Trying a dictionary on every column (pyarrow's default) made ``write_table`` 2.1x slower on
     lightcurve batches (numbers are nearly all distinct, so it falls back to plain after paying
-    for the attempt) and the files 19 % larger (bench/consume.py, docs/benchmarks.md).
+    for the attempt) and the files 17 % larger (docs/benchmarks.md, "Consumer").
     """
     out = []
 
