@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from kafka_io.consumer.decode import arrow_schema, arrow_type
+from kafka_io.consumer.decode import arrow_schema
 
 U8 = np.uint8
 I64 = np.int64
@@ -409,5 +409,3 @@ class ArrowDecoder:
         return pa.Table.from_struct_array(struct) if hasattr(pa.Table, "from_struct_array") else \
             pa.Table.from_batches([pa.RecordBatch.from_struct_array(struct)])
 
-
-__all__ = ["ArrowDecoder", "Unsupported", "Corrupt", "arrow_type"]

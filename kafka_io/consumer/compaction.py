@@ -82,14 +82,15 @@ def compact_folder(folder: Path, parts: list[Path], compacted: list[Path], row_g
         with pq.ParquetWriter(tmp, schema, use_dictionary=dictionary_columns(schema)) as writer:
             held: list[pa.Table] = []
             rows = 0
-            for src in sources:
-                table = pq.read_table(src).replace_schema_metadata(None)
-                held.append(table.cast(schema.remove_metadata()) if table.schema != schema.remove_metadata()
-                            else table)
-                rows += table.num_rows
-                if rows >= row_group:
-                    writer.write_table(pa.concat_tables(held), row_group_size=max(rows, 1))
-                    held, rows = [], 0
+            plain = schema.remove_metadata()
+            for src in sources:  # batch by batch: memory stays ~ one row group, whatever the folder holds
+                for batch in pq.ParquetFile(src).iter_batches(batch_size=row_group):
+                    table = pa.Table.from_batches([batch]).replace_schema_metadata(None)
+                    held.append(table if table.schema == plain else table.cast(plain))
+                    rows += table.num_rows
+                    if rows >= row_group:
+                        writer.write_table(pa.concat_tables(held), row_group_size=max(rows, 1))
+                        held, rows = [], 0
             if held:
                 writer.write_table(pa.concat_tables(held), row_group_size=max(rows, 1))
         fd = os.open(tmp, os.O_RDONLY)
