@@ -11,6 +11,9 @@ partition (10 partitions over N processes): that is in its wall time, not in its
 It runs unmodified.
 
     .venv/bin/python bench/consume.py --alerts 200000 --processes 2
+    .venv/bin/python bench/consume.py --alerts 10000 --processes 2 --content full --skip-official
+
+Peak resident memory of every process of each client is sampled (psutil) and printed.
 """
 
 from __future__ import annotations
@@ -80,27 +83,61 @@ def lightcurve_record(i: int, rng: random.Random) -> dict:
     return r
 
 
-def produce(settings, topic: str, n: int) -> float:
+def lightcurve_chunks(n: int):
     import fastavro
 
+    schema = lightcurve_schema()
+    parsed = fastavro.parse_schema(schema)
+    rng = random.Random(0)
+
+    def chunks():
+        for start in range(0, n, 10000):
+            chunk = []
+            for i in range(start, min(n, start + 10000)):
+                buf = io.BytesIO()
+                fastavro.schemaless_writer(buf, parsed, lightcurve_record(i, rng))
+                chunk.append(buf.getvalue())
+            yield chunk
+    return schema, chunks()
+
+
+def full_chunks(n: int, work: Path):
+    """Full ZTF packets (~47 KB, cutouts included) from a synthetic one-night archive."""
+    import datetime as dt
+
+    from engine.archive import reader
+    from engine.archive.generator import build_archive
+    from engine.avro.encoder import encode_batch
+    from engine.content import output_avro_schema, project
+
+    archive = work / "archive"
+    build_archive("ztf", dt.date(2023, 6, 1), 1, n, archive, seed=1, progress=False, write_index=False)
+    schema = output_avro_schema("ztf", "full")
+
+    def chunks():
+        left = n
+        for batch in reader.read_arrow(archive, reader.list_nights(archive), batch_size=2000):
+            batch = batch.slice(0, left)
+            left -= batch.num_rows
+            if batch.num_rows:
+                yield encode_batch(project(batch, "ztf", "full"), schema)
+            if left <= 0:
+                break
+    return schema, chunks()
+
+
+def produce(settings, topic: str, n: int, content: str = "lightcurve", work: Path | None = None) -> float:
     from kafka_io.client_config import base_config, producer_config
     from kafka_io.manifest import Manifest, publish_manifest
     from kafka_io.producer import PartitionWriter, create_transfer_topics, merge_reports, publish_schema
 
-    schema = lightcurve_schema()
-    parsed = fastavro.parse_schema(schema)
+    schema, chunks = lightcurve_chunks(n) if content == "lightcurve" else full_chunks(n, work)
     create_transfer_topics(base_config(settings), topic)
     pconf = producer_config(settings)
     publish_schema(pconf, topic, json.dumps(schema), copies=100)
     writer = PartitionWriter(pconf, topic, seed=1)
-    rng = random.Random(0)
     size = 0
-    for start in range(0, n, 10000):
-        chunk = []
-        for i in range(start, min(n, start + 10000)):
-            buf = io.BytesIO()
-            fastavro.schemaless_writer(buf, parsed, lightcurve_record(i, rng))
-            chunk.append(buf.getvalue())
+    for chunk in chunks:
         size += sum(map(len, chunk))
         writer.send(chunk)
     totals = merge_reports([writer.close()])
@@ -111,21 +148,27 @@ def produce(settings, topic: str, n: int) -> float:
 def _raw_reader(bootstrap: str, topic: str, partitions: list[int], want: int, queue) -> None:
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{os.getpid()}", "enable.auto.commit": False,
-                  "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760})
+    conf = {"bootstrap.servers": bootstrap, "group.id": f"raw-{os.getpid()}", "enable.auto.commit": False}
+    if not os.environ.get("RAW_DEFAULTS"):
+        conf.update({"fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760})
+    c = Consumer(conf)
     c.assign([TopicPartition(topic, p, 0) for p in partitions])
-    n = 0
+    n, first = 0, None
     while n < want:
-        msgs = c.consume(10000, 5.0)
+        msgs = c.consume(min(int(os.environ.get("RAW_N", 10000)), want - n), 5.0)  # never wait for more
         if not msgs:
             break
+        if first is None:
+            first = time.time()
         n += sum(1 for m in msgs if m.error() is None)
+    last = time.time()
     c.close()
-    queue.put(n)
+    queue.put((n, first, last))
 
 
-def raw_consume(bootstrap: str, topic: str, processes: int, total: int) -> float:
-    """Seconds for ``processes`` plain consumers to read every message of ``topic`` (the transport limit)."""
+def raw_consume(bootstrap: str, topic: str, processes: int, total: int) -> tuple[float, float]:
+    """Seconds for ``processes`` plain consumers to read every message of ``topic`` (the transport
+    limit): wall (process start included) and from the first message received to the last."""
     import multiprocessing as mp
 
     from confluent_kafka import Consumer, TopicPartition
@@ -144,12 +187,13 @@ def raw_consume(bootstrap: str, topic: str, processes: int, total: int) -> float
              for g in groups]
     for proc in procs:
         proc.start()
-    got = sum(queue.get() for _ in procs)
+    results = [queue.get() for _ in procs]
     for proc in procs:
         proc.join()
     elapsed = time.monotonic() - t0
+    got = sum(r[0] for r in results)
     assert got == total, f"raw reader got {got} of {total}"
-    return elapsed
+    return elapsed, max(r[2] for r in results) - min(r[1] for r in results)
 
 
 class RowWatcher(threading.Thread):
@@ -168,7 +212,7 @@ class RowWatcher(threading.Thread):
 
     def scan(self, pq) -> None:
         for path in self.outdir.rglob("*.parquet"):
-            if path.name.startswith(".") or path in self.seen:
+            if path.name.startswith((".", "compact-")) or path in self.seen:  # compacted: rows seen already
                 continue
             try:
                 self.rows += pq.read_metadata(path).num_rows
@@ -185,19 +229,58 @@ class RowWatcher(threading.Thread):
         return 0.8 * total / (hi - lo)
 
 
+class MemoryWatcher(threading.Thread):
+    """Peak resident memory of each process of a client's tree (psutil, sampled every 0.1 s)."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.halt = pid, {}, threading.Event()
+
+    def run(self) -> None:
+        import psutil
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self.halt.is_set():
+            try:
+                procs = [root] + root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                return
+            for p in procs:
+                try:
+                    rss = p.memory_info().rss
+                    name = "coordinator" if p.pid == self.pid else f"child {p.pid}"
+                    self.peak[name] = max(self.peak.get(name, 0), rss)
+                except psutil.NoSuchProcess:
+                    continue
+            time.sleep(0.1)
+
+    def summary(self) -> str:
+        children = [v for k, v in self.peak.items() if k != "coordinator"]
+        top = max(children) / 1e6 if children else float("nan")
+        return (f"peak RSS coordinator {self.peak.get('coordinator', 0) / 1e6:.0f} MB, "
+                f"largest of {len(children)} child processes {top:.0f} MB")
+
+
 def timed(cmd: list[str], outdir: Path, env: dict, total: int, cwd: str) -> dict:
     watcher = RowWatcher(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     watcher.start()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    memory = MemoryWatcher(proc.pid)
+    memory.start()
+    stdout, stderr = proc.communicate()
     wall = time.monotonic() - t0
+    memory.halt.set()
     watcher.halt.set()
     watcher.join()
+    memory.join()
     if proc.returncode != 0:
-        print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
+        print(stdout[-2000:], stderr[-2000:], file=sys.stderr)
     return {"wall_s": wall, "rows": watcher.rows, "steady_alerts_s": watcher.steady_rate(total),
-            "returncode": proc.returncode}
+            "returncode": proc.returncode, "memory": memory.summary()}
 
 
 def main() -> None:
@@ -208,6 +291,11 @@ def main() -> None:
     ap.add_argument("--official-batchsize", type=int, default=None,
                     help="-batchsize for finkctl (default: its own, 100)")
     ap.add_argument("--skip-official", action="store_true")
+    ap.add_argument("--content", choices=("lightcurve", "full"), default="lightcurve",
+                    help="lightcurve-like alerts (~1 KB) or full ZTF packets (~47 KB, synthetic archive)")
+    ap.add_argument("--batchsize", type=int, default=None, help="-batchsize for ours (default: its own)")
+    ap.add_argument("--partitionby", default=None, help="-partitionby for ours (e.g. finkclass: small files)")
+    ap.add_argument("--raw-repeats", type=int, default=2, help="raw reads (the best is the reference)")
     args = ap.parse_args()
 
     from engine.config import load_settings
@@ -224,17 +312,36 @@ def main() -> None:
         settings = load_settings(env=env)
         topic = f"ftransfer_ztf_2026-03-22_{random.randrange(10**6)}"
         t0 = time.monotonic()
-        avg = produce(settings, topic, args.alerts)
+        avg = produce(settings, topic, args.alerts, args.content, work)
         print(f"produced {args.alerts:,} alerts of {avg:,.0f} B on {topic} in {time.monotonic() - t0:.1f} s")
 
-        raw = raw_consume(broker.bootstrap_servers, topic, args.processes, args.alerts)
-        print(f"raw:      {args.alerts:,} messages in {raw:.1f} s ({args.alerts / raw:,.0f} messages/s, "
-              f"{args.processes} processes, no decoding, process start included)")
+        print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        raws = [raw_consume(broker.bootstrap_servers, topic, args.processes, args.alerts)
+                for _ in range(max(1, args.raw_repeats))]
+        raw, raw_stream = min(r[0] for r in raws), min(r[1] for r in raws)
+        print(f"raw:      {args.alerts:,} messages, wall {raw:.1f} s ({args.alerts / raw:,.0f} messages/s, process "
+              f"start included), streaming {raw_stream:.1f} s ({args.alerts / raw_stream:,.0f} messages/s, first "
+              f"to last message); {args.processes} processes, no decoding, best of {args.raw_repeats}")
         ours = timed([sys.executable, "-m", "cli", "download", "-topic", topic, "-outdir", str(work / "ours"),
-                      "-nconsumers", str(args.processes)], work / "ours", env, args.alerts, str(ROOT))
+                      "-nconsumers", str(args.processes)]
+                     + (["-batchsize", str(args.batchsize)] if args.batchsize else [])
+                     + (["-partitionby", args.partitionby] if args.partitionby else []),
+                     work / "ours", env, args.alerts, str(ROOT))
         print(f"ours:     {ours['rows']:,} alerts, wall {ours['wall_s']:.1f} s "
               f"({args.alerts / ours['wall_s']:,.0f} alerts/s), steady {ours['steady_alerts_s']:,.0f} alerts/s; "
-              f"wall = {100 * raw / ours['wall_s']:.0f} % of the raw rate")
+              f"wall = {100 * raw / ours['wall_s']:.0f} % of the raw wall rate, steady = "
+              f"{100 * ours['steady_alerts_s'] * raw_stream / args.alerts:.0f} % of the raw streaming rate; "
+              f"{ours['memory']}")
+        print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        comp = json.loads((work / "ours" / f"_manifest_{topic}.json").read_text())
+        files = [f for f in (work / "ours").rglob("*.parquet") if not f.name.startswith(".")]
+        if "compaction" in comp:
+            c = comp["compaction"]
+            print(f"files:    {c['files_before']:,} before compaction ({args.alerts / max(1, c['files_before']):,.0f} "
+                  f"alerts/file), {len(files):,} after ({args.alerts / max(1, len(files)):,.0f} alerts/file) in "
+                  f"{c['folders']} folders, compaction {c.get('seconds', float('nan')):.1f} s")
+        else:
+            print(f"files:    {len(files):,} ({args.alerts / max(1, len(files)):,.0f} alerts/file)")
         if args.skip_official:
             return
         home = work / "home_official"
@@ -251,7 +358,7 @@ def main() -> None:
                        str(work))
         print(f"official: {theirs['rows']:,} alerts, wall {theirs['wall_s']:.1f} s "
               f"({args.alerts / theirs['wall_s']:,.0f} alerts/s), steady {theirs['steady_alerts_s']:,.0f} alerts/s "
-              f"(maxtimeout {args.official_maxtimeout:g} s)")
+              f"(maxtimeout {args.official_maxtimeout:g} s); {theirs['memory']}")
         print(f"ratio ours/official: wall {theirs['wall_s'] / ours['wall_s']:.2f}x, "
               f"steady {ours['steady_alerts_s'] / theirs['steady_alerts_s']:.2f}x "
               f"({args.processes} processes each)")

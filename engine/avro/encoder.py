@@ -33,6 +33,8 @@ I64 = np.int64
 
 # Average segment length above which per-row slice copies beat numpy fancy indexing.
 _MEMCPY_MIN_AVG = 192
+# Average record size below which _concat assembles rows with one Arrow take.
+_TAKE_MAX_ROW = 4096
 
 
 # ----------------------------------------------------------------------------- public API
@@ -269,12 +271,15 @@ def _tagged_fixed(valid, vbytes, width, tag_value, tag_null):
         rows[:, 1:] = vbytes.reshape(n, width)
         return np.arange(n + 1, dtype=I64) * (width + 1), rows.reshape(-1)
     off = _offsets(np.where(valid, 1 + width, 1))
-    data = np.empty(int(off[-1]), dtype=U8)
-    start = off[:-1]
-    data[start] = np.where(valid, tag_value, tag_null).astype(U8)
+    # Every row as tag + value bytes, then one boolean compress drops the value bytes of nulls.
+    rows = np.empty((n, width + 1), dtype=U8)
+    rows[:, 0] = np.where(valid, tag_value, tag_null)
     if width:
-        data[(start[valid] + 1)[:, None] + np.arange(width)] = vbytes.reshape(n, width)[valid]
-    return off, data
+        rows[:, 1:] = vbytes.reshape(n, width)
+    keep = np.empty((n, width + 1), dtype=bool)
+    keep[:, 0] = True
+    keep[:, 1:] = valid[:, None]
+    return off, rows.reshape(-1)[keep.reshape(-1)]
 
 
 def _encode_bytes(arr, path):
@@ -372,7 +377,36 @@ def _tagged(valid, body, tag_value, tag_null):
 
 
 def _concat(n, parts):
-    """Row-wise concatenation of segments (a record's fields)."""
+    """Row-wise concatenation of segments (a record's fields).
+
+    The parts laid end to end are one Arrow large_binary array of ``k * n`` values (part-major);
+    taking them row-major is the output, one C++ memcpy per value: 2.4x faster than numpy byte
+    gathers on lightcurve batches (bench/publish.py, docs/benchmarks.md)."""
+    k = len(parts)
+    if k == 1:
+        return parts[0]
+    if n == 0 or k == 0:
+        return np.zeros(n + 1, dtype=I64), np.empty(0, dtype=U8)
+    sizes = np.array([len(data) for _, data in parts], dtype=I64)
+    # Large rows (cutouts): the row-by-row memcpy below is faster than copying everything twice.
+    if int(sizes.sum()) < _TAKE_MAX_ROW * n and all(int(off[0]) == 0 and int(off[-1]) == len(data)
+                                                    for off, data in parts):
+        bases = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        big_off = np.empty(k * n + 1, dtype=I64)
+        for j, (off, _) in enumerate(parts):
+            big_off[j * n:(j + 1) * n] = off[:-1] + bases[j]
+        big_off[-1] = int(sizes.sum())
+        big = pa.Array.from_buffers(pa.large_binary(), k * n, [
+            None, pa.py_buffer(big_off), pa.py_buffer(np.concatenate([d for _, d in parts]))])
+        order = (np.arange(n, dtype=I64)[:, None] + np.arange(k, dtype=I64)[None, :] * n).reshape(-1)
+        rows = big.take(pa.array(order))
+        bufs = rows.buffers()
+        value_off = np.frombuffer(bufs[1], dtype=I64)[: k * n + 1]
+        out_off = value_off[::k].copy()
+        out_off -= out_off[0]
+        data = np.frombuffer(bufs[2], dtype=U8)[int(value_off[0]): int(value_off[-1])] if bufs[2] is not None \
+            else np.empty(0, dtype=U8)
+        return out_off, data
     lengths = [np.diff(off) for off, _ in parts]
     total = np.zeros(n, dtype=I64)
     for ln in lengths:

@@ -67,19 +67,38 @@ def arrow_schema(avro_schema: dict) -> pa.Schema:
 
 
 class Decoder:
-    """Decodes batches of one topic's messages; build once per worker (schema parsing is not free)."""
+    """Decodes batches of one topic's messages; build once per worker (schema parsing is not free).
 
-    def __init__(self, schema_json: str | dict):
+    Tables come from the vectorised ``arrow_decoder`` (same types, checked value for value against
+    this module's fastavro path in tests/test_arrow_decoder.py); the fastavro path stays for schemas
+    it does not handle and for a batch it finds corrupt (fastavro then raises its own error).
+    """
+
+    def __init__(self, schema_json: str | dict, vectorised: bool = True):
         import fastavro
+
+        from kafka_io.consumer.arrow_decoder import ArrowDecoder, Unsupported
 
         self.avro_schema = json.loads(schema_json) if isinstance(schema_json, str) else schema_json
         self.parsed = fastavro.parse_schema(self.avro_schema)
         self.schema = arrow_schema(self.avro_schema)
         self._read = fastavro.schemaless_reader
+        self.vectorised = None
+        if vectorised:
+            try:
+                self.vectorised = ArrowDecoder(self.avro_schema)
+            except Unsupported:
+                pass
 
     def records(self, values: list[bytes]) -> list[dict]:
         read, parsed, BytesIO = self._read, self.parsed, io.BytesIO
         return [read(BytesIO(v), parsed, None) for v in values]
 
     def table(self, values: list[bytes]) -> pa.Table:
+        if self.vectorised is not None:
+            from kafka_io.consumer.arrow_decoder import Corrupt, Unsupported
+            try:
+                return self.vectorised.table(values)
+            except (Corrupt, Unsupported, IndexError):
+                pass
         return pa.Table.from_pylist(self.records(values), schema=self.schema)

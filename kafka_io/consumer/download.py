@@ -385,6 +385,9 @@ def _download(options, conn, topic, partitions, schema_json, timeout, stdout, st
         comp["stopped_by"] = "SIGINT" if cancelled[0] == signal.SIGINT else "SIGTERM"
     if manifest is not None and manifest.status in ("failed", "cancelled"):
         comp["warning"] = f"the job ended with status {manifest.status}: the topic holds only part of the selection"
+    if comp["complete"] and options.partitionby and options.outformat == "parquet":
+        from kafka_io.consumer.compaction import compact_outdir
+        comp["compaction"] = compact_outdir(options.outdir, options.batchsize)  # small files -> one per folder
     comp["elapsed_s"] = round(elapsed, 3)
     comp["bytes_this_run"] = shared["bytes_in"].value
     path = completeness_path(options.outdir, topic)

@@ -5,7 +5,8 @@ partition, the offset range of the batch it holds, and its index among the ``n``
 was split into (one per Hive folder). A batch counts as written only when all ``n`` files exist:
 files are renamed into place before the offset is committed, so after a crash the names on disk
 are the truth whenever a commit was lost. Temporary files (``.part-*.tmp``) are orphans of a
-crash and are removed; so are incomplete batches (they will be downloaded again).
+crash and are removed; so are incomplete batches (they will be downloaded again). A compacted
+file (``compaction.py``) counts as the part files its footer lists.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ def scan(outdir: str | os.PathLike, clean: bool = True) -> DiskState:
     state = DiskState()
     if not outdir.is_dir():
         return state
+    from kafka_io.consumer.compaction import COMPACT_RE, pieces_of
+
     batches: dict[tuple[int, int, int, int], list[Path]] = {}
+    held: dict[tuple[int, int, int, int], set[int]] = {}  # pieces inside compacted files
+    compacted: list[tuple[Path, set[str]]] = []
     for path, name in _walk(outdir):
         if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
             if clean:
@@ -62,8 +67,37 @@ def scan(outdir: str | os.PathLike, clean: bool = True) -> DiskState:
         if m:
             key = (int(m["p"]), int(m["first"]), int(m["last"]), int(m["n"]))
             batches.setdefault(key, []).append(path)
+        elif COMPACT_RE.match(name):
+            pieces = pieces_of(path)
+            if pieces is not None:
+                compacted.append((path, set(pieces)))
+    # A compaction killed after its rename: finish it (drop pieces and older compacted files it holds).
+    for path, pieces in list(compacted):
+        if any(other is not path and pieces <= more and (pieces != more or str(other) < str(path))
+               for other, more in compacted):
+            if clean:
+                path.unlink(missing_ok=True)
+                state.removed.append(str(path))
+            compacted.remove((path, pieces))
+    covered: dict[Path, set[str]] = {}
+    for path, pieces in compacted:
+        covered.setdefault(path.parent, set()).update(pieces)
+        for piece in pieces:
+            m = FILE_RE.match(piece)
+            if m:
+                held.setdefault((int(m["p"]), int(m["first"]), int(m["last"]), int(m["n"])), set()).add(int(m["k"]))
+    for key in list(batches):
+        paths = batches[key]
+        dup = [x for x in paths if x.name in covered.get(x.parent, ())]
+        if dup and clean:
+            for x in dup:
+                x.unlink(missing_ok=True)
+                state.removed.append(str(x))
+        batches[key] = [x for x in paths if x not in dup]
+    for key in held:
+        batches.setdefault(key, [])
     for (p, first, last, n), paths in batches.items():
-        ks = {int(FILE_RE.match(x.name)["k"]) for x in paths}
+        ks = {int(FILE_RE.match(x.name)["k"]) for x in paths} | held.get((p, first, last, n), set())
         if ks == set(range(1, n + 1)):
             state.ranges.setdefault(p, []).append((first, last))
         elif clean:
@@ -81,8 +115,10 @@ def remove_outputs(outdir: str | os.PathLike) -> int:
     outdir = Path(outdir)
     if not outdir.is_dir():
         return 0
+    from kafka_io.consumer.compaction import COMPACT_RE
+
     for path, name in _walk(outdir):
-        if FILE_RE.match(name) or (name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX)):
+        if FILE_RE.match(name) or COMPACT_RE.match(name) or (name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX)):
             path.unlink(missing_ok=True)
             n += 1
     return n

@@ -95,6 +95,26 @@ def _time_columns(table: pa.Table) -> pa.Table:
     raise UserError(TIME_MISSING)
 
 
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Column paths worth dictionary-encoding in Parquet: strings (classes, cross-matches repeat).
+
+    Trying a dictionary on every column (pyarrow's default) made ``write_table`` 2.1x slower on
+    lightcurve batches (numbers are nearly all distinct, so it falls back to plain after paying
+    for the attempt) and the files 17 % larger (docs/benchmarks.md, "Consumer").
+    """
+    out = []
+
+    def walk(prefix: str, t: pa.DataType):
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            out.append(prefix)
+        elif pa.types.is_struct(t):
+            for f in t:
+                walk(f"{prefix}.{f.name}", f.type)
+    for f in schema:
+        walk(f.name, f.type)
+    return out
+
+
 def _has_time(schema: pa.Schema) -> bool:
     for struct, name, _ in TIME_COLUMNS:
         if struct is None and name in schema.names:
@@ -167,7 +187,7 @@ class BatchWriter:
                         fh.flush()
                         os.fsync(fh.fileno())
                 else:
-                    pq.write_table(content, tmp)
+                    pq.write_table(content, tmp, use_dictionary=dictionary_columns(content.schema))
                     _fsync_path(tmp)
                 size += tmp.stat().st_size
             for tmp, final in temps:
