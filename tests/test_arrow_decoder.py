@@ -18,7 +18,7 @@ import fastavro
 import pyarrow as pa
 import pytest
 
-from consumer_helpers import make_values
+from tests.helpers import make_values
 from engine.avro.encoder import encode_batch
 from engine.avro.schema import avro_schema_from_arrow
 from engine.content import CONTENTS, output_avro_schema, project

@@ -16,8 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ROOT
-from consumer_helpers import make_values, publish
+from tests.helpers import ROOT, make_values, publish
 from kafka_io.consumer import compaction, offsets
 from kafka_io.consumer.decode import Decoder
 from kafka_io.consumer.writer import BatchWriter
