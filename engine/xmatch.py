@@ -382,6 +382,24 @@ def attach_to_job(directory, spec: dict) -> dict:
     return {**spec, "xmatch": {**options, "path": str(stored), "ra": "ra", "dec": "dec", "id": "id"}}
 
 
+def store_with_job(settings, job_id: str) -> None:
+    """After ``create_job``: keep the catalogue in the job directory and point spec.yaml at it.
+
+    Also deletes the catalogues of expired jobs, so stored files never outlive their topics.
+    """
+    import yaml
+
+    from engine.fileio import write_text_atomic
+    from engine.job.store import job_dir, read_spec
+
+    purge_expired(settings)
+    spec = read_spec(settings, job_id)
+    if not spec.get("xmatch"):
+        return
+    directory = job_dir(settings, job_id)
+    write_text_atomic(directory / "spec.yaml", yaml.safe_dump(attach_to_job(directory, spec), sort_keys=False))
+
+
 def purge_expired(settings, now: float | None = None) -> list[Path]:
     """Delete the stored catalogues of jobs whose topic has expired (kafka.retention_days)."""
     import json

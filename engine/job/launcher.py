@@ -39,6 +39,8 @@ def launch_job(settings, spec, test: bool = False, engine: str = "spark", master
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     rec = create_job(settings, spec, test=test, engine=engine, master=master or "", estimated=estimated)
+    from engine.xmatch import store_with_job
+    store_with_job(settings, rec.job_id)  # the catalogue travels with the job (deleted at topic expiry)
     # The child reloads the settings from the environment: pin the data dir so it finds the job.
     proc = supervisor.spawn(supervisor.cli_command("jobs", "run", rec.job_id), job_dir(settings, rec.job_id) / "process.out",
                             FINK_TRANSFER_DATA_DIR=str(settings.data_dir))
