@@ -323,11 +323,11 @@ def _cached_index(path: str, mtime: float, radius_arcsec: float) -> CatalogueInd
 def index_for(options: dict) -> CatalogueIndex:
     """The worker's index of the stored catalogue (built once per process and file)."""
     path = str(options["path"])
-    try:
-        mtime = os.stat(path).st_mtime
-    except OSError:
-        raise UserError(f"the job's catalogue {path} is gone (expired?): submit the job again") from None
     if path.endswith(STORED_NAME):
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            raise UserError(f"the job's catalogue {path} is gone (expired?): submit the job again") from None
         return _cached_index(path, mtime, float(options["radius_arcsec"]))
     cat = load_catalogue(path, options["ra"], options["dec"], options["id"])
     return CatalogueIndex(cat, float(options["radius_arcsec"]))

@@ -55,7 +55,7 @@ def alert_positions(archive: Path):
 
 
 def catalogue_near(alerts, radius_arcsec: float, seed: int = 3):
-    """Sources near ~1/4 of the alerts (always the edge ones), some 2 per alert, and decoys."""
+    """Sources near ~1/4 of the alerts (always the edge ones, within the radius), some 2 per alert, decoys."""
     import astropy.units as u
     import pandas as pd
     from astropy.coordinates import SkyCoord
@@ -66,7 +66,7 @@ def catalogue_near(alerts, radius_arcsec: float, seed: int = 3):
     base = SkyCoord(alerts.loc[chosen, "ra"].to_numpy() * u.deg, alerts.loc[chosen, "dec"].to_numpy() * u.deg)
     rows = []
     for copy in range(2):
-        offset = rng.uniform(0.1, 1.6, len(chosen)) * radius_arcsec
+        offset = rng.uniform(0.05, 0.95 if copy == 0 else 1.6, len(chosen)) * radius_arcsec
         moved = base.directional_offset_by(rng.uniform(0, 360, len(chosen)) * u.deg, offset * u.arcsec)
         keep = rng.random(len(chosen)) < (1.0 if copy == 0 else 0.4)
         rows.append(pd.DataFrame({"ra": moved.ra.deg[keep], "dec": moved.dec.deg[keep]}))
