@@ -315,22 +315,22 @@ class CatalogueIndex:
         return np.unique(np.concatenate([neighbourhoods(cells, depth).ravel(), cells]))
 
 
-@functools.lru_cache(maxsize=2)
-def _cached_index(path: str, mtime: float, radius_arcsec: float) -> CatalogueIndex:
-    return CatalogueIndex(read_stored(path), radius_arcsec)
+@functools.lru_cache(maxsize=4)
+def _cached_index(path: str, mtime: float, ra: str, dec: str, id: str, radius_arcsec: float):  # noqa: A002
+    cat = read_stored(path) if path.endswith(STORED_NAME) else load_catalogue(path, ra, dec, id)
+    return CatalogueIndex(cat, radius_arcsec)
 
 
 def index_for(options: dict) -> CatalogueIndex:
-    """The worker's index of the stored catalogue (built once per process and file)."""
+    """The index of the options' catalogue, built once per process and file (workers, app reruns)."""
     path = str(options["path"])
-    if path.endswith(STORED_NAME):
-        try:
-            mtime = os.stat(path).st_mtime
-        except OSError:
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        if path.endswith(STORED_NAME):
             raise UserError(f"the job's catalogue {path} is gone (expired?): submit the job again") from None
-        return _cached_index(path, mtime, float(options["radius_arcsec"]))
-    cat = load_catalogue(path, options["ra"], options["dec"], options["id"])
-    return CatalogueIndex(cat, float(options["radius_arcsec"]))
+        raise UserError(f"catalogue {path} does not exist") from None
+    return _cached_index(path, mtime, options["ra"], options["dec"], options["id"], float(options["radius_arcsec"]))
 
 
 # ------------------------------------------------------------------------------ per batch
