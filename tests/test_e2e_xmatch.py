@@ -69,9 +69,13 @@ def test_upload_catalogue_submit_download_explore(app_server, chromium_page, set
     wait_for_app_run(pg)
     grid = pg.locator("[data-testid='stDataFrame']").first
     grid.wait_for()
-    pg.wait_for_function("[...document.querySelectorAll('[data-testid=stDataFrame] th, "
-                         "[data-testid=stDataFrame] [role=columnheader]')].some(e => e.textContent.includes('xmatch_id'))",
-                         timeout=30_000)
-    assert "MYTARGET-" in grid.inner_text()
+    grid.hover()  # the grid is a canvas: its column menu lists the column names in the DOM
+    grid.get_by_role("button", name="Show/hide columns").click()
+    pg.get_by_text("xmatch_id", exact=True).first.wait_for(timeout=30_000)
+    pg.get_by_text("xmatch_sep_arcsec", exact=True).first.wait_for()
+    pg.keyboard.press("Escape")
+    import pandas as pd
+    frame = pd.concat(pd.read_parquet(p) for p in settings_env.downloads_dir.rglob("*.parquet"))
+    assert frame["xmatch_id"].str.startswith("MYTARGET-").all() and (frame["xmatch_sep_arcsec"] <= 2.0).all()
     assert not pg.locator("[data-testid='stException']").count()
     shot(pg, "xmatch-2-explore")
