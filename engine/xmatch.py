@@ -107,8 +107,10 @@ def read_table(path):
 def preview(path, rows: int = 10):
     """(column names, first rows as pandas, row count) for the app's column pickers."""
     table = read_table(path)
-    head = table[:rows]
-    frame = head.to_pandas() if hasattr(head, "to_pandas") else None
+    try:
+        frame = table[:rows].to_pandas()
+    except Exception:  # noqa: BLE001 - multidimensional columns: no preview, the pickers still work
+        frame = None
     return list(table.colnames), frame, len(table)
 
 

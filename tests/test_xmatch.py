@@ -120,3 +120,26 @@ def test_unreadable_unknown_and_too_large(tmp_path, monkeypatch):
 def test_radius_bounds(radius):
     with pytest.raises(UserError, match="radius"):
         check_options({"path": "x.csv", "ra": "ra", "dec": "dec", "id": "id", "radius_arcsec": radius})
+
+
+def test_catalogue_stored_with_the_job_and_deleted_at_topic_expiry(tmp_path, catalogue):
+    import json
+    import time
+    from types import SimpleNamespace
+
+    from engine.xmatch import STORED_NAME, attach_to_job, purge_expired
+
+    settings = SimpleNamespace(jobs_dir=tmp_path / "jobs", kafka=SimpleNamespace(retention_days=7))
+    path = xmatch_data.write_csv(catalogue, tmp_path / "targets.csv")
+    jobs = {}
+    for name, age_days in (("old", 8), ("new", 1)):
+        directory = settings.jobs_dir / name
+        directory.mkdir(parents=True)
+        (directory / "status.json").write_text(json.dumps({"created": time.time() - age_days * 86400}))
+        spec = attach_to_job(directory, {"xmatch": {"path": str(path), "ra": "ra", "dec": "dec", "id": "name",
+                                                    "radius_arcsec": 2}})
+        assert spec["xmatch"]["path"] == str(directory / STORED_NAME)
+        assert list(read_stored(spec["xmatch"]["path"]).ids) == list(catalogue["name"])
+        jobs[name] = directory / STORED_NAME
+    assert purge_expired(settings) == [jobs["old"]]
+    assert not jobs["old"].exists() and jobs["new"].exists()
