@@ -47,7 +47,6 @@ def make_catalogue(archive: Path, n: int, path: Path, near_fraction: float, seed
     import pandas as pd
 
     from engine.archive.reader import list_nights
-    from engine.xmatch import night_footprint  # noqa: F401 - same DuckDB reading path
     import duckdb
 
     from engine.archive.reader import duckdb_view

@@ -14,7 +14,7 @@ import json
 import fastavro
 import pytest
 
-from engine.job.launcher import launch_job, submit_job, wait_job
+from engine.job.launcher import submit_job, wait_job
 from engine.job.store import job_dir, read_log, read_spec
 from kafka_io.client_config import base_config
 from tests import xmatch_data
