@@ -156,7 +156,7 @@ def main() -> int:
         settings = load_settings()
         from engine.archive.reader import list_nights
         nights = [n.isoformat() for n in list_nights(archive)]
-        for sources in (args.sources, args.big_sources):
+        for sources in dict.fromkeys((args.sources, args.big_sources)):
             cat = make_catalogue(archive, sources, tmp / f"cat_{sources}.parquet", args.near_fraction)
             spec = {"survey": "ztf", "start": nights[0], "stop": nights[-1], "content": "lightcurve",
                     "xmatch": {"path": str(cat), "ra": "ra", "dec": "dec", "id": "id", "radius_arcsec": 2.0}}
