@@ -470,37 +470,3 @@ def check_overlap(archive_dir, survey: str, nights, options: dict) -> None:
     if not any(fractions.values()):
         raise UserError(f"the catalogue overlaps no alert position of the selected nights "
                         f"({len(fractions)} night(s)): check its RA/Dec columns and units")
-
-
-# ------------------------------------------------------------------------------ Spark pre-filter
-
-def spark_prefilter(df, survey: str, options: dict):
-    """Keep the rows of ``df`` near a catalogue source before any full row reaches Python.
-
-    Why: moving rows from the JVM to Python is the Spark engine's main cost (spark_job), and a
-    cross-match usually keeps a small share. A first ``mapInArrow`` sees only (alert id, ra, dec),
-    matches them and returns the ids that match; a broadcast LEFT SEMI join on the id keeps those
-    rows (never duplicates one). The publishing tasks match the kept rows again to add the
-    catalogue's id and separation (same index, same answer).
-    """
-    import pyarrow as pa
-    from pyspark.sql import functions as F
-
-    from engine.dataset import ALERT_ID
-
-    struct, ra, dec = POSITION_FIELDS.get(survey, POSITION_FIELDS["ztf"])
-    key = ALERT_ID.get(survey, "candid")
-    key_type = df.schema[key].dataType.simpleString()
-    positions = df.select(F.col(key), F.col(struct).getField(ra).cast("double").alias("_ra"),
-                          F.col(struct).getField(dec).cast("double").alias("_dec"))
-
-    def matching_ids(batches):
-        index = index_for(options)
-        for batch in batches:
-            ra_deg = np.asarray(batch.column("_ra").fill_null(float("nan")), dtype=float)
-            dec_deg = np.asarray(batch.column("_dec").fill_null(float("nan")), dtype=float)
-            rows, _, _ = index.match(ra_deg, dec_deg)
-            yield pa.RecordBatch.from_arrays([batch.column(key).take(pa.array(rows, pa.int64()))], names=[key])
-
-    matched = positions.mapInArrow(matching_ids, f"{key} {key_type}")
-    return df.join(F.broadcast(matched), on=key, how="left_semi")

@@ -141,9 +141,6 @@ class SparkJob:
         for cond in self.plan.engine_conditions:
             df = df.filter(cond)
         df.schema  # noqa: B018 - analysis happens here in classic mode
-        if self.ctx.xmatch:  # only rows near a catalogue source go on to Python (engine.xmatch)
-            from engine.xmatch import spark_prefilter
-            df = spark_prefilter(df, self.plan.survey, self.ctx.xmatch)
         fields = candidate_fields_to_read(self.plan) if "candidate" in df.columns else None
         if fields:
             df = prune_candidate(df, fields)
