@@ -127,6 +127,7 @@ def check_job_options(spec, archive_dir, nights) -> set:
     columns = set()
     if spec.xmatch:
         xmatch.check_overlap(archive_dir, spec.survey, nights, spec.xmatch)
+        xmatch.forget_indexes()  # the job's driver does not match: its workers build their own
         columns.add(xmatch.POSITION_FIELDS.get(spec.survey, xmatch.POSITION_FIELDS["ztf"])[0])
     if spec.dataset:
         check_class_column(spec.survey, spec.dataset)

@@ -323,6 +323,11 @@ def _cached_index(path: str, mtime: float, ra: str, dec: str, id: str, radius_ar
     return CatalogueIndex(cat, radius_arcsec)
 
 
+def forget_indexes() -> None:
+    """Free the cached indexes (a 1M-row catalogue is ~230 MB; the job's driver needs none)."""
+    _cached_index.cache_clear()
+
+
 def index_for(options: dict) -> CatalogueIndex:
     """The index of the options' catalogue, built once per process and file (workers, app reruns)."""
     path = str(options["path"])
