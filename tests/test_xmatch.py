@@ -40,7 +40,7 @@ def test_index_equals_astropy_match_coordinates_sky(radius):
     assert 1000 < near.size < 6000  # both kinds of alerts are present
     assert np.array_equal(rows, near)
     index = CatalogueIndex(cat, radius)
-    assert list(index.ids[found]) == list(cat.ids[idx[near]])
+    assert index.id_of(found).to_pylist() == list(cat.ids[idx[near]])
     assert np.allclose(sep, ref_sep.arcsec[near], atol=1e-6)
 
 
@@ -84,7 +84,7 @@ def test_every_format_reads_the_same_catalogue(fmt, catalogue, tmp_path):
         np.mod(cat.ra - catalogue["ra"] + 180, 360) - 180, 0, atol=tol)
     assert np.allclose(cat.dec, catalogue["dec"], atol=tol)
     stored = read_stored(store_catalogue(cat, tmp_path / "stored.parquet"))
-    assert list(stored.ids) == list(cat.ids) and np.array_equal(stored.ra, cat.ra)
+    assert stored.ids.to_pylist() == list(cat.ids) and np.array_equal(stored.ra, cat.ra)
 
 
 @pytest.mark.parametrize("content, columns, message", [
@@ -139,7 +139,7 @@ def test_catalogue_stored_with_the_job_and_deleted_at_topic_expiry(tmp_path, cat
         spec = attach_to_job(directory, {"xmatch": {"path": str(path), "ra": "ra", "dec": "dec", "id": "name",
                                                     "radius_arcsec": 2}})
         assert spec["xmatch"]["path"] == str(directory / STORED_NAME)
-        assert list(read_stored(spec["xmatch"]["path"]).ids) == list(catalogue["name"])
+        assert read_stored(spec["xmatch"]["path"]).ids.to_pylist() == list(catalogue["name"])
         jobs[name] = directory / STORED_NAME
     assert purge_expired(settings) == [jobs["old"]]
     assert not jobs["old"].exists() and jobs["new"].exists()
