@@ -16,8 +16,7 @@ def _catalogue(settings, path):
     from tests import xmatch_data
 
     archive = settings.archive_dir("ztf")
-    xmatch_data.NIGHTS[:] = [n.isoformat() for n in list_nights(archive)]
-    alerts = xmatch_data.alert_positions(archive)
+    alerts = xmatch_data.alert_positions(archive, list_nights(archive))
     cat = alerts.drop_duplicates("objectId").iloc[:20][["ra", "dec"]].copy()
     cat["dec"] = np.clip(cat["dec"] + 0.5 / 3600, -90, 90)
     cat["name"] = [f"MYTARGET-{i}" for i in range(len(cat))]

@@ -42,11 +42,11 @@ def edge_archive(out: Path) -> Path:
     return out
 
 
-def alert_positions(archive: Path):
-    """DataFrame candid, objectId, ra, dec of every alert of the archive."""
+def alert_positions(archive: Path, nights=None):
+    """DataFrame candid, objectId, ra, dec of every alert of the archive's ``nights`` (default NIGHTS)."""
     from engine.archive.reader import read_table
 
-    table = read_table(archive, [dt.date.fromisoformat(n) for n in NIGHTS])
+    table = read_table(archive, [dt.date.fromisoformat(str(n)) for n in (nights or NIGHTS)])
     cand = table.column("candidate")
     import pandas as pd
 
