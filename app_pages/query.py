@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import charts, fmt, services, widgets
+from components import charts, fmt, services, widgets, xmatch_widget
 from engine.content import content_options
 from engine.errors import UserError
 from engine.query import JobSpec, parse_conditions_text
@@ -100,6 +100,9 @@ with left:
                            format_func=lambda k: by_key[k]["label"])
         content_note = st.empty()  # filled once the estimate gives the size measured on this archive
 
+    xmatch_options, xmatch_ok = xmatch_widget.xmatch_inputs(settings, survey)
+    dataset_options, dataset_ok = xmatch_widget.dataset_inputs(survey)
+
 # --------------------------------------------------------------------- estimate and job (right)
 with right:
     spec = None
@@ -108,7 +111,8 @@ with right:
     else:
         try:
             spec = JobSpec(survey=survey, start=night_range[0], stop=night_range[1],
-                           classes=classes or ["allclasses"], conditions=conditions_text, content=content)
+                           classes=classes or ["allclasses"], conditions=conditions_text, content=content,
+                           xmatch=xmatch_options, dataset=dataset_options)
         except UserError as exc:
             widgets.show_user_error(exc)
 
@@ -129,6 +133,8 @@ with right:
                       help="At the consumer speed measured on this machine (docs/benchmarks.md).")
             st.caption(f"{est.fraction:.1%} of the {fmt.count_h(est.total_alerts)} alerts of "
                        f"{est.nights_with_data} night(s) with data.")
+            if est.adjustments:
+                st.caption(f"Options applied: {est.adjustments} (*Exact count* applies the cross-match for real).")
             if est.n_alerts:
                 content_note.caption(f"Measured on this archive: {fmt.bytes_h(est.bytes / est.n_alerts)} "
                                      f"per alert for this content (the label gives the real Fink size).")
@@ -163,7 +169,7 @@ with right:
         problem = services.broker_problem(settings)
         if problem:
             st.error(problem, icon=":material/power_off:")
-        ready = est is not None and not issues and not problem and est.n_alerts > 0
+        ready = est is not None and not issues and not problem and est.n_alerts > 0 and xmatch_ok and dataset_ok
         b1, b2 = st.columns(2)
         test_clicked = b1.button("Test job (a few alerts)", key="test_job", disabled=not ready,
                                  width="stretch")

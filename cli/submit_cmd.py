@@ -20,6 +20,18 @@ def register(sub) -> None:
     p.add_argument("--content", choices=("lightcurve", "cutouts", "full"))
     p.add_argument("--limit", type=int, help="publish at most N alerts")
     p.add_argument("--topic", help="topic name (default: generated ftransfer_<survey>_<date>_<n>)")
+    x = p.add_argument_group("cross-match with your catalogue (engine.xmatch)")
+    x.add_argument("--xmatch", metavar="FILE", help="catalogue: CSV (# comments), Parquet, VOTable (.xml) or FITS")
+    x.add_argument("--xmatch-ra", metavar="COL", help="RA column (degrees or hh:mm:ss)")
+    x.add_argument("--xmatch-dec", metavar="COL", help="Dec column (degrees or +dd:mm:ss)")
+    x.add_argument("--xmatch-id", metavar="COL", help="id column, copied to xmatch_id")
+    x.add_argument("--xmatch-radius", metavar="ARCSEC", help="match radius in arcsec (0 < r <= 3600)")
+    d = p.add_argument_group("data set for machine learning (engine.dataset)")
+    d.add_argument("--max-per-class", metavar="N", help="at most N alerts per class")
+    d.add_argument("--class-column", metavar="COL", help="class column for --max-per-class (default finkclass)")
+    d.add_argument("--sample-fraction", metavar="F", help="keep a seeded random fraction (0 < F <= 1) of alerts")
+    d.add_argument("--seed", metavar="S", help="seed of the sample and the split (default 0)")
+    d.add_argument("--split", metavar="TR,VA,TE", help="add a train/validation/test 'split' column, e.g. 0.8,0.1,0.1")
     p.add_argument("--test", action="store_true", help="Test job: a few alerts only (limit 10 unless --limit)")
     p.add_argument("--engine", choices=("spark", "local", "auto"), default="spark",
                    help="spark (default), local (DuckDB, single machine) or auto (local below jobs.small_job_threshold)")
@@ -50,6 +62,14 @@ def build_spec(args, settings=None, user=None) -> dict:
         value = getattr(args, key)
         if value is not None:
             spec[key] = value
+    xmatch = {"path": args.xmatch, "ra": args.xmatch_ra, "dec": args.xmatch_dec, "id": args.xmatch_id,
+              "radius_arcsec": args.xmatch_radius}
+    if args.xmatch:
+        spec["xmatch"] = {**(spec.get("xmatch") or {}), **{k: v for k, v in xmatch.items() if v is not None}}
+    dataset = {"max_per_class": args.max_per_class, "class_column": args.class_column,
+               "sample_fraction": args.sample_fraction, "seed": args.seed, "split": args.split}
+    if any(v is not None for v in dataset.values()):
+        spec["dataset"] = {**(spec.get("dataset") or {}), **{k: v for k, v in dataset.items() if v is not None}}
     spec.setdefault("survey", "ztf")
     spec.setdefault("content", "lightcurve")
     spec.setdefault("classes", ["allclasses"])

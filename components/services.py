@@ -177,7 +177,7 @@ def estimate(settings, spec):
     if index is None:
         raise UserError(f"no {spec.survey} archive at {settings.archive_dir(spec.survey)}: "
                         f"build one with 'fink-transfer archive build'")
-    return _estimate(spec, index)
+    return _estimate(spec, index, archive_dir=settings.archive_dir(spec.survey))
 
 
 @user_errors

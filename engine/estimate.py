@@ -40,6 +40,7 @@ class Estimate:
     nights_with_data: int
     conditions_applied: bool  # False: the SQL conditions can only lower these numbers
     seconds: float           # how long the estimate took
+    adjustments: str = ""    # what the cross-match / data-set options changed (engine.dataset)
 
 
 @dataclasses.dataclass
@@ -76,28 +77,63 @@ def class_mask(index: pd.DataFrame, survey: str, classes) -> pd.Series:
     return index["finkclass"].isin(fink) | index["tnsclass"].isin(tns)
 
 
-def estimate(spec: JobSpec, index: pd.DataFrame) -> Estimate:
+def estimate(spec: JobSpec, index: pd.DataFrame, archive_dir=None) -> Estimate:
+    """``archive_dir``: needed for the cross-match footprint (per-night alert cells, cached)."""
     t0 = time.perf_counter()
     start, stop = spec.start.isoformat(), spec.stop.isoformat()
     in_range = index[(index["night"] >= start) & (index["night"] <= stop)]
     total = int(in_range["n_alerts"].sum())
     selected = in_range[class_mask(in_range, spec.survey, spec.classes)]
     col = f"bytes_{spec.content}"
-    n = int(selected["n_alerts"].sum())
-    nbytes = int(selected[col].sum()) if n else 0
-    if spec.limit is not None and n > spec.limit:
-        nbytes = int(round(nbytes * spec.limit / n))
-        n = spec.limit
     per_night = (selected.assign(**{"class": selected["finkclass"].where(
         selected["finkclass"] != "Unknown", selected["tnsclass"])})
         .groupby(["night", "class"], as_index=False)[["n_alerts", col]].sum()
         .rename(columns={col: "bytes"}))
+    per_night, adjustments = adjust_for_options(per_night, spec, archive_dir)
+    n = int(round(per_night["n_alerts"].sum()))
+    nbytes = int(round(per_night["bytes"].sum())) if n else 0
+    if spec.limit is not None and n > spec.limit:
+        nbytes = int(round(nbytes * spec.limit / n))
+        n = spec.limit
     return Estimate(
         n_alerts=n, bytes=nbytes, total_alerts=total, fraction=(n / total if total else 0.0),
         download_seconds=download_seconds(n, nbytes), per_night=per_night,
         nights_with_data=int(in_range["night"].nunique()),
-        conditions_applied=not spec.conditions, seconds=time.perf_counter() - t0,
+        conditions_applied=not spec.conditions, seconds=time.perf_counter() - t0, adjustments=adjustments,
     )
+
+
+def adjust_for_options(per_night: pd.DataFrame, spec: JobSpec, archive_dir=None):
+    """Scale the per night x class counts for the cross-match and the data-set options.
+
+    Cross-match: each night's counts times the share of its alerts lying in HEALPix cells the
+    catalogue reaches (engine.xmatch.footprint_fractions; an upper bound of the match, which
+    ``exact_count`` applies for real). Then the sample fraction, then the class cap over the whole
+    range (the chart's class: finkclass, else tnsclass). Returns (per_night, a one-line note).
+    """
+    notes = []
+    if not spec.xmatch and not spec.dataset:
+        return per_night, ""
+    out = per_night.copy()
+    out[["n_alerts", "bytes"]] = out[["n_alerts", "bytes"]].astype(float)
+    if spec.xmatch and archive_dir is not None:
+        from engine.xmatch import footprint_fractions
+
+        fractions = footprint_fractions(archive_dir, spec.survey, sorted(out["night"].unique()), spec.xmatch)
+        scale = out["night"].map(fractions).fillna(0.0)
+        out[["n_alerts", "bytes"]] = out[["n_alerts", "bytes"]].mul(scale, axis=0)
+        share = (per_night["n_alerts"] * scale).sum() / max(1, per_night["n_alerts"].sum())
+        notes.append(f"catalogue footprint covers {share:.1%} of the alerts")
+    options = spec.dataset or {}
+    if options.get("sample_fraction", 1) < 1:
+        out[["n_alerts", "bytes"]] *= options["sample_fraction"]
+        notes.append(f"sample {options['sample_fraction']:g}")
+    if options.get("max_per_class"):
+        totals = out.groupby("class")["n_alerts"].transform("sum")
+        scale = (options["max_per_class"] / totals.where(totals > 0, 1)).clip(upper=1.0)
+        out[["n_alerts", "bytes"]] = out[["n_alerts", "bytes"]].mul(scale, axis=0)
+        notes.append(f"at most {options['max_per_class']:,} per class")
+    return out, "; ".join(notes)
 
 
 def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCount:
@@ -127,11 +163,25 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
     tns = load_tns_catalog(archive_dir) if (needs_class and spec.survey == "ztf") else None
     duckdb_sql = [c.duckdb_sql for c in compiled]
 
+    from types import SimpleNamespace
+
+    from engine import dataset
+    options = SimpleNamespace(survey=spec.survey, xmatch=spec.xmatch, dataset=spec.dataset)
+    cap = (spec.dataset or {}).get("max_per_class")
+    cap_column = dataset.class_column(spec.survey, spec.dataset)
+    if spec.xmatch or spec.dataset:
+        from engine.xmatch import POSITION_FIELDS
+        columns = sorted(set(columns) | {POSITION_FIELDS[spec.survey][0], dataset.ALERT_ID[spec.survey]}
+                         | ({cap_column} & set(schema.names) if cap else set()), key=schema.names.index)
+        needs_class = needs_class or (cap and cap_column in ("finkclass", "tnsclass"))
+        tns = load_tns_catalog(archive_dir) if (needs_class and spec.survey == "ztf") else None
+    per_class: dict = {}
     nights = [d for d in reader.list_nights(archive_dir) if spec.start <= d <= spec.stop]
     count = scanned = 0
     timed_out = False
     for batch in reader.read_arrow(archive_dir, nights, columns=columns, batch_size=20_000):
         scanned += batch.num_rows
+        batch = dataset.before_selection(batch, options)  # the cross-match and the sample, for real
         if needs_class:
             batch = classify_batch(batch, tns)
             if selection is not None:
@@ -139,6 +189,11 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
         if batch.num_rows:
             keep = condition_mask(batch, duckdb_sql)
             count += batch.num_rows if keep is None else int(pc.sum(keep).as_py() or 0)
+            if cap:
+                kept = batch if keep is None else batch.filter(keep)
+                for label, n in pd.Series(kept.column(cap_column).to_pylist(), dtype=object).value_counts(
+                        dropna=False).items():
+                    per_class[label] = per_class.get(label, 0) + int(n)
         if time.perf_counter() - t0 > timeout_s:
             timed_out = True
             break
@@ -148,6 +203,9 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
         if total and scanned < total:
             count = int(round(count * total / scanned))
             method = f"extrapolated from {scanned:,} of {total:,} alerts (timeout {timeout_s:.0f} s)"
+    if cap:  # the cap applies to the whole job: per class, after extrapolation
+        ratio = count / max(1, sum(per_class.values()))
+        count = int(round(sum(min(n * ratio, cap) for n in per_class.values())))
     if spec.limit is not None:
         count = min(count, spec.limit)
     return ExactCount(count=int(count), seconds=time.perf_counter() - t0, method=method, scanned=scanned)

@@ -32,6 +32,8 @@ class JobSpec:
     content: str = "lightcurve"
     limit: int | None = None
     topic: str | None = None
+    xmatch: dict | None = None    # engine.xmatch: {path, ra, dec, id, radius_arcsec}
+    dataset: dict | None = None   # engine.dataset: {max_per_class, class_column, sample_fraction, seed, split}
 
     def __post_init__(self):
         self.survey = str(self.survey).strip().lower()
@@ -61,6 +63,14 @@ class JobSpec:
             self.topic = str(self.topic).strip() or None
             if self.topic and not all(ch.isalnum() or ch in "._-" for ch in self.topic):
                 raise UserError(f"topic {self.topic!r} may only contain letters, digits, '.', '_' and '-'")
+        self._check_xmatch_and_dataset()
+
+    def _check_xmatch_and_dataset(self) -> None:
+        """Shape of the cross-match and data-set options (their own modules own the rules)."""
+        from engine import dataset, xmatch
+
+        self.xmatch = xmatch.check_options(self.xmatch)
+        self.dataset = dataset.check_options(self.dataset)
 
     # ------------------------------------------------------------------ derived
     def nights(self) -> list[dt.date]:
@@ -79,6 +89,8 @@ class JobSpec:
             "content": self.content,
             "limit": self.limit,
             "topic": self.topic,
+            **({"xmatch": dict(self.xmatch)} if self.xmatch else {}),
+            **({"dataset": dict(self.dataset)} if self.dataset else {}),
         }
 
     @classmethod

@@ -58,6 +58,8 @@ def launch_job(settings, spec, test: bool = False, engine: str = "spark", master
         raise UserError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     rec = create_job(settings, spec, test=test, engine=engine, master=master or "", estimated=estimated,
                      owner=owner, estimated_bytes=estimated_bytes)
+    from engine.xmatch import store_with_job
+    store_with_job(settings, rec.job_id)  # the catalogue travels with the job (deleted at topic expiry)
     if not queue.queue_limited(settings):
         return queue.start_process(settings, rec)
     append_log(settings, rec.job_id, "Job queued (waiting for a free slot)")

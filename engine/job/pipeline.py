@@ -37,6 +37,8 @@ class JobContext:
     job_dir: str = ""                             # where workers append progress ("" = nowhere)
     throttle_s: float = 0.0                       # jobs.throttle_s: wait before each batch (tests, demos)
     tns: object = None                            # engine.classification.TnsCatalog (None = none)
+    xmatch: dict | None = None                    # engine.xmatch options (path = the stored catalogue)
+    dataset: dict | None = None                   # engine.dataset options (cap, sample, split)
 
     @property
     def schema_json(self) -> str:
@@ -107,13 +109,18 @@ def process_batch(batch, ctx: JobContext) -> list[bytes]:
     """One Arrow batch of archive rows -> the Avro-encoded alerts to publish."""
     from engine.avro.encoder import encode_batch
     from engine.content import project
+    from engine.dataset import after_selection, before_selection
 
+    if batch.num_rows == 0:
+        return []
+    batch = before_selection(batch, ctx)  # cross-match and sample: cheap cuts first
     if batch.num_rows == 0:
         return []
     selected = select_rows(batch, ctx)
     if selected.num_rows == 0:
         return []
-    return encode_batch(project(selected, ctx.survey, ctx.content), ctx.avro_schema)
+    projected = after_selection(selected, project(selected, ctx.survey, ctx.content), ctx)
+    return encode_batch(projected, ctx.avro_schema) if projected.num_rows else []
 
 
 class BatchPublisher:

@@ -100,7 +100,10 @@ def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> Jo
     limit = spec.limit
     if test and limit is None:
         limit = TEST_JOB_LIMIT
-    from engine.content import columns_needed, output_avro_schema
+    from engine.content import columns_needed
+    from engine.dataset import check_job_options, output_avro_schema
+
+    cond_cols = cond_cols | check_job_options(spec, archive_dir, nights)  # + the columns they read
 
     # + the partition columns: not archive columns, but the full packet carries them (as Fink's did)
     columns = list(columns_needed(survey, content, sorted(cond_cols))) + ["year", "month", "day"]
@@ -108,7 +111,7 @@ def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> Jo
                    content=content, limit=limit, topic=topic or spec.topic or "",
                    fink_classes=fink, tns_classes=tns, engine_conditions=spark_c,
                    engine_conditions_duckdb=duck_c, post_conditions=post_c, columns=columns,
-                   avro_schema=output_avro_schema(survey, content))
+                   avro_schema=output_avro_schema(survey, content, data))
 
 
 def make_context(settings, plan: JobPlan, job_dir: str = ""):
@@ -123,4 +126,5 @@ def make_context(settings, plan: JobPlan, job_dir: str = ""):
                       engine_conditions=plan.engine_conditions,
                       engine_conditions_duckdb=plan.engine_conditions_duckdb,
                       post_conditions=plan.post_conditions, limit=plan.limit, job_dir=job_dir,
-                      throttle_s=settings.jobs.throttle_s, tns=load_tns_catalog(plan.archive_dir))
+                      throttle_s=settings.jobs.throttle_s, tns=load_tns_catalog(plan.archive_dir),
+                      xmatch=plan.spec.get("xmatch"), dataset=plan.spec.get("dataset"))

@@ -1,0 +1,156 @@
+"""Cross-match and data-set options through real jobs (both engines) against the embedded broker.
+
+The kept alerts, their ids and separations equal astropy's ``match_coordinates_sky`` on the same
+data, with alerts at RA ~ 0/360 and at the poles, a sexagesimal catalogue on Spark; the class cap
+is exact with two worker processes, the sample and split are reproducible and no object straddles
+two splits.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import fastavro
+import pytest
+
+from engine.job.launcher import submit_job, wait_job
+from engine.job.store import job_dir, read_log, read_spec
+from kafka_io.client_config import base_config
+from tests import xmatch_data
+from tests.helpers import cli, consume_all
+
+RADIUS = 2.0
+
+
+@pytest.fixture(scope="module")
+def edge_archive(tmp_path_factory):
+    return xmatch_data.edge_archive(tmp_path_factory.mktemp("edge") / "ztf")
+
+
+@pytest.fixture
+def env(settings_env, edge_archive, monkeypatch):
+    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ZTF", str(edge_archive))
+    monkeypatch.setenv("FINK_TRANSFER_JOBS__LOCAL_PROCESSES", "2")
+    from engine.config import load_settings
+    return load_settings()
+
+
+@pytest.fixture(scope="module")
+def alerts(edge_archive):
+    return xmatch_data.alert_positions(edge_archive)
+
+
+@pytest.fixture(scope="module")
+def cat(alerts):
+    return xmatch_data.catalogue_near(alerts, RADIUS)
+
+
+def _spec(**kw):
+    spec = {"survey": "ztf", "start": xmatch_data.NIGHTS[0], "stop": xmatch_data.NIGHTS[-1], "content": "lightcurve"}
+    spec.update(kw)
+    return spec
+
+
+def _rows(settings, topic):
+    from confluent_kafka import Consumer, TopicPartition
+
+    from kafka_io.topics import schema_topic
+    c = Consumer({**base_config(settings), "group.id": "s-" + topic})
+    c.assign([TopicPartition(schema_topic(topic), 0, 0)])
+    schema = fastavro.parse_schema(json.loads(c.poll(10).key()))
+    c.close()
+    return [fastavro.schemaless_reader(io.BytesIO(v), schema) for v in consume_all(settings, topic)]
+
+
+def _run(settings, spec, engine):
+    _plan, rec = submit_job(settings, spec, engine=engine)
+    rec = wait_job(settings, rec.job_id, timeout=240)
+    assert rec.state == "done", (rec.error, read_log(settings, rec.job_id)[-3000:])
+    return rec, _rows(settings, rec.topic)
+
+
+def _check_against_astropy(rows, alerts, cat):
+    expected = xmatch_data.reference(alerts, cat, RADIUS)
+    edge = alerts[(alerts["ra"] < 0.01) | (alerts["ra"] > 359.99) | (alerts["dec"].abs() > 89.99)]
+    assert set(edge["candid"]) <= set(expected)  # the awkward places are really exercised
+    got = {r["candid"]: (r["xmatch_id"], r["xmatch_sep_arcsec"]) for r in rows}
+    assert sorted(got) == sorted(expected)
+    for candid, (name, sep) in expected.items():
+        assert got[candid][0] == name
+        assert got[candid][1] == pytest.approx(sep, abs=1e-3)  # sexagesimal rounding: < 0.2 mas
+
+
+def test_local_job_keeps_what_astropy_matches(env, alerts, cat, tmp_path):
+    path = xmatch_data.write_csv(cat, tmp_path / "targets.csv")
+    spec = _spec(xmatch={"path": str(path), "ra": "ra", "dec": "dec", "id": "name", "radius_arcsec": RADIUS})
+    rec, rows = _run(env, spec, "local")
+    _check_against_astropy(rows, alerts, cat)
+    stored = read_spec(env, rec.job_id)["xmatch"]["path"]
+    assert stored.startswith(str(job_dir(env, rec.job_id)))  # the catalogue lives with the job
+
+
+def test_spark_job_with_sexagesimal_catalogue(env, alerts, cat, tmp_path, monkeypatch):
+    monkeypatch.setenv("FINK_TRANSFER_SPARK__MASTER", "local[2]")
+    from engine.config import load_settings
+    settings = load_settings()
+    path = xmatch_data.write_csv(xmatch_data.sexagesimal(cat), tmp_path / "targets_hms.csv")
+    spec = _spec(xmatch={"path": str(path), "ra": "ra", "dec": "dec", "id": "name", "radius_arcsec": RADIUS},
+                 dataset={"split": "0.6,0.2,0.2", "seed": 1})
+    _rec, rows = _run(settings, spec, "spark")
+    _check_against_astropy(rows, alerts, cat)
+    assert {r["split"] for r in rows} <= {"train", "validation", "test"}
+
+
+def test_class_cap_sample_and_split(env, alerts):
+    from tests.helpers import expected_rows
+
+    full = expected_rows(env.archive_dir("ztf"), xmatch_data.NIGHTS)
+    per_class = full["finkclass"].value_counts()
+    cap = int(per_class.iloc[0] // 3)
+    assert cap > 0 and (per_class > cap).sum() >= 1
+    options = {"max_per_class": cap, "sample_fraction": 0.7, "seed": 5, "split": {"train": 0.7, "validation": 0.2,
+                                                                                  "test": 0.1}}
+    _rec, rows = _run(env, _spec(dataset=options), "local")
+    _rec2, again = _run(env, _spec(dataset=options), "local")
+
+    from engine.dataset import unit_hash
+    sampled = full[unit_hash(full["candid"].tolist(), 5) < 0.7]
+    want = sampled["finkclass"].value_counts().clip(upper=cap)
+    got = {}
+    for r in rows:
+        got[r["finkclass"]] = got.get(r["finkclass"], 0) + 1
+    assert got == want.to_dict()  # exact cap with two worker processes
+    assert {r["candid"] for r in rows} <= set(sampled["candid"])
+    splits = {}
+    for r in rows + again:
+        splits.setdefault(r["objectId"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in splits.values())
+    assert {next(iter(s)) for s in splits.values()} == {"train", "validation", "test"}
+    # same seed -> same sample below the cap, same split labels
+    uncapped = {c for c, n in want.items() if n < cap}
+    pick = lambda rs: sorted((r["candid"], r["split"]) for r in rs if r["finkclass"] in uncapped)  # noqa: E731
+    assert pick(rows) == pick(again) and pick(rows)
+    _rec3, other = _run(env, _spec(dataset={**options, "seed": 6}), "local")
+    assert pick(other) != pick(rows)
+
+
+def test_cli_bad_xmatch_is_one_line_exit_2(env, tmp_path, alerts):
+    far = tmp_path / "far.csv"
+    far.write_text("id,ra,dec\nX,10.0,-89.0\n")
+    cases = [
+        (["--xmatch", str(far), "--xmatch-radius", "0"], "radius"),
+        (["--xmatch", str(tmp_path / "missing.csv")], "does not exist"),
+        (["--xmatch", str(far), "--xmatch-ra", "alpha"], "no RA column"),
+        (["--xmatch", str(far)], "overlaps no alert position"),
+        (["--split", "0.5,0.5,0.5"], "sum to 1"),
+    ]
+    for extra, message in cases:
+        args = ["submit", "--start", xmatch_data.NIGHTS[0], "--stop", xmatch_data.NIGHTS[1], "--engine", "local",
+                "--xmatch-ra", "ra", "--xmatch-dec", "dec", "--xmatch-id", "id", "--xmatch-radius", "2"]
+        # later flags win: the case's own values override the defaults above
+        proc = cli(*args, *extra)
+        assert proc.returncode == 2, (extra, proc.stdout, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (extra, proc.stderr)
+        assert "job:" not in proc.stdout
