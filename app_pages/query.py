@@ -6,13 +6,14 @@ import streamlit as st
 
 from components import charts, fmt, services, widgets
 from engine.content import content_options
+from engine import surveys
 from engine.errors import UserError
 from engine.query import JobSpec, parse_conditions_text
 from kafka_io.topics import client_command
 
 settings = services.get_settings()
 ss = st.session_state
-ss.setdefault("survey", "ztf")
+ss.setdefault("survey", surveys.DEFAULT)
 
 st.title("Define your query")
 st.caption("Choose what to transfer; the estimate on the right follows every change. "
@@ -61,8 +62,7 @@ with left:
 
     with st.container(border=True):
         st.markdown("##### 4 · Conditions")
-        example = ("candidate.magpsf < 19.5\ncandidate.drb > 0.8" if survey == "ztf"
-                   else "diaSource.psFlux > 0\ndiaSource.snr > 5")
+        example = surveys.get(survey).example_conditions
         conditions_text = st.text_area(
             "One SQL condition per line (all must hold)", key=f"conditions_{survey}", height=110,
             placeholder=example,

@@ -6,18 +6,21 @@ or a broker that is down is one line on stderr, exit code 2, and nothing is publ
 
 from __future__ import annotations
 
+from engine import surveys
+
 
 def register(sub) -> None:
     p = sub.add_parser("submit", help="validate and start a transfer job (prints its topic)")
     p.add_argument("--spec", help="job spec YAML/JSON file (flags below override its keys)")
-    p.add_argument("--survey", choices=("ztf", "elasticc"))
+    p.add_argument("--survey", choices=surveys.NAMES)
     p.add_argument("--start", help="first night, YYYY-MM-DD")
     p.add_argument("--stop", help="last night, YYYY-MM-DD (inclusive; default: start)")
     p.add_argument("--class", dest="classes", action="append", metavar="LABEL",
                    help="class label (repeatable): Fink class, '(SIMBAD) x', '(TNS) x', classId, allclasses")
     p.add_argument("--condition", dest="conditions", action="append", metavar="SQL",
                    help="SQL condition (repeatable, AND-ed), e.g. 'candidate.magpsf > 19.5'")
-    p.add_argument("--content", choices=("lightcurve", "cutouts", "full"))
+    p.add_argument("--content", help="content preset of the survey (default: the survey's first), "
+                   "e.g. lightcurve, cutouts, full")
     p.add_argument("--limit", type=int, help="publish at most N alerts")
     p.add_argument("--topic", help="topic name (default: generated ftransfer_<survey>_<date>_<n>)")
     p.add_argument("--test", action="store_true", help="Test job: a few alerts only (limit 10 unless --limit)")
@@ -48,7 +51,7 @@ def build_spec(args) -> dict:
         value = getattr(args, key)
         if value is not None:
             spec[key] = value
-    spec.setdefault("survey", "ztf")
+    spec.setdefault("survey", surveys.DEFAULT)
     spec.setdefault("content", "lightcurve")
     spec.setdefault("classes", ["allclasses"])
     spec.setdefault("conditions", [])

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from engine import surveys
 from engine.errors import UserError
 
-SURVEY_LABELS = {"ztf": "ZTF", "elasticc": "ELAsTiCC"}
+SURVEY_LABELS = surveys.labels()
 LOG = logging.getLogger("fink_transfer.app")
 
 

@@ -108,9 +108,9 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
     import pyarrow.compute as pc
 
     from engine.archive import reader
-    from engine.classification import classify_batch, load_tns_catalog, selected_classes_mask
+    from engine import surveys
+    from engine.classification import load_tns_catalog, selected_classes_mask
     from engine.conditions import compile_conditions
-    from engine.content import ZTF_CLASSIFICATION_INPUTS
     from engine.job.pipeline import condition_mask
     from engine.schemas import unified_arrow_schema
     from engine.taxonomy import split_class_selection
@@ -118,13 +118,14 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
     t0 = time.perf_counter()
     schema = unified_arrow_schema(spec.survey)
     compiled = compile_conditions(spec.conditions, schema)
-    columns = set(ZTF_CLASSIFICATION_INPUTS) if spec.survey == "ztf" else {"classId"}
+    survey = surveys.get(spec.survey)
+    columns = set(survey.classification_inputs)
     for c in compiled:
         columns |= {name for name in c.top_columns if name in schema.names}
     columns = [n for n in schema.names if n in columns]
     selection = split_class_selection(list(spec.classes), spec.survey)
     needs_class = selection is not None or any(c.needs_classification for c in compiled)
-    tns = load_tns_catalog(archive_dir) if (needs_class and spec.survey == "ztf") else None
+    tns = load_tns_catalog(archive_dir) if needs_class else None
     duckdb_sql = [c.duckdb_sql for c in compiled]
 
     nights = [d for d in reader.list_nights(archive_dir) if spec.start <= d <= spec.stop]
@@ -133,7 +134,7 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
     for batch in reader.read_arrow(archive_dir, nights, columns=columns, batch_size=20_000):
         scanned += batch.num_rows
         if needs_class:
-            batch = classify_batch(batch, tns)
+            batch = survey.classify(batch, tns)
             if selection is not None:
                 batch = batch.filter(selected_classes_mask(batch, *selection))
         if batch.num_rows:

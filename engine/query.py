@@ -14,11 +14,10 @@ import datetime as dt
 import json
 from typing import Any
 
+from engine import surveys
 from engine.errors import UserError
 
-SURVEYS = ("ztf", "elasticc")
-CONTENT_NAMES = ("lightcurve", "cutouts", "full")
-ELASTICC_CONTENTS = ("full",)
+SURVEYS = surveys.NAMES
 MAX_CONDITION_LENGTH = 2000
 
 
@@ -29,14 +28,13 @@ class JobSpec:
     stop: dt.date
     classes: list[str] = dataclasses.field(default_factory=lambda: ["allclasses"])
     conditions: list[str] = dataclasses.field(default_factory=list)
-    content: str = "lightcurve"
+    content: str | None = None   # None = the survey's default content
     limit: int | None = None
     topic: str | None = None
 
     def __post_init__(self):
-        self.survey = str(self.survey).strip().lower()
-        if self.survey not in SURVEYS:
-            raise UserError(f"unknown survey {self.survey!r}: choose one of {', '.join(SURVEYS)}")
+        survey = surveys.get(self.survey)
+        self.survey = survey.name
         self.start = _date(self.start, "start")
         self.stop = _date(self.stop, "stop")
         if self.stop < self.start:
@@ -48,9 +46,7 @@ class JobSpec:
             self.conditions = parse_conditions_text(self.conditions)
         self.conditions = [_condition(c, i + 1) for i, c in enumerate(self.conditions or [])]
         self.conditions = [c for c in self.conditions if c]
-        self.content = _content_name(self.content)
-        if self.survey == "elasticc" and self.content not in ELASTICC_CONTENTS:
-            raise UserError(f"content {self.content!r} does not exist for ELASTICC: only 'full'")
+        self.content = survey.default_content if self.content in (None, "") else survey.content_key(self.content)
         if self.limit is not None:
             if isinstance(self.limit, bool) or not _is_int(self.limit):
                 raise UserError(f"limit must be a whole number, got {self.limit!r}")
@@ -166,20 +162,6 @@ def _condition(value, number: int) -> str:
     if len(text) > MAX_CONDITION_LENGTH:
         raise UserError(f"condition {number} is longer than {MAX_CONDITION_LENGTH} characters")
     return text
-
-
-_CONTENT_ALIASES = {
-    "lightcurve": "lightcurve", "light curve": "lightcurve",
-    "cutouts": "cutouts", "cutout": "cutouts",
-    "full": "full", "full packet": "full",
-}
-
-
-def _content_name(value) -> str:
-    key = str(value).strip().lower()
-    if key not in _CONTENT_ALIASES:
-        raise UserError(f"unknown content {value!r}: choose one of {', '.join(CONTENT_NAMES)}")
-    return _CONTENT_ALIASES[key]
 
 
 def _is_int(value) -> bool:
