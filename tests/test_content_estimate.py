@@ -30,7 +30,7 @@ def test_jobspec_round_trips():
 
 
 @pytest.mark.parametrize("kwargs,fragment", [
-    (dict(survey="lsst"), "unknown survey"),
+    (dict(survey="hsc"), "unknown survey"),
     (dict(stop="2022-12-31"), "before start"),
     (dict(content="mediumish"), "unknown content"),
     (dict(limit=0), "positive"),

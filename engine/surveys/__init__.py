@@ -20,7 +20,7 @@ import pyarrow as pa
 from engine.errors import UserError
 
 # The registered surveys, in display order (app buttons, CLI choices).
-NAMES = ("ztf", "elasticc")
+NAMES = ("ztf", "elasticc", "lsst")
 DEFAULT = "ztf"
 
 
