@@ -21,6 +21,8 @@ def register(sub) -> None:
                    help="SQL condition (repeatable, AND-ed), e.g. 'candidate.magpsf > 19.5'")
     p.add_argument("--content", help="content preset of the survey (default: the survey's first), "
                    "e.g. lightcurve, cutouts, full")
+    p.add_argument("--field", dest="fields", action="append", metavar="NAME",
+                   help="publish only these fields or sections (repeatable), e.g. diaSource.psfFlux, xm")
     p.add_argument("--limit", type=int, help="publish at most N alerts")
     p.add_argument("--topic", help="topic name (default: generated ftransfer_<survey>_<date>_<n>)")
     p.add_argument("--test", action="store_true", help="Test job: a few alerts only (limit 10 unless --limit)")
@@ -47,12 +49,11 @@ def build_spec(args) -> dict:
             raise UserError(f"spec file {args.spec} is not valid YAML/JSON") from exc
         if not isinstance(spec, dict):
             raise UserError(f"spec file {args.spec} must hold a mapping")
-    for key in ("survey", "start", "stop", "content", "limit", "topic", "classes", "conditions"):
+    for key in ("survey", "start", "stop", "content", "fields", "limit", "topic", "classes", "conditions"):
         value = getattr(args, key)
         if value is not None:
             spec[key] = value
     spec.setdefault("survey", surveys.DEFAULT)
-    spec.setdefault("content", "lightcurve")
     spec.setdefault("classes", ["allclasses"])
     spec.setdefault("conditions", [])
     if spec.get("start") and not spec.get("stop"):

@@ -20,7 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine import surveys
-from engine.surveys import PARTITION_FIELDS, Content  # noqa: F401 - re-exported
+from engine.errors import UserError
+from engine.surveys import PARTITION_FIELDS, Content, OutputColumn  # noqa: F401 - re-exported
+
+CUSTOM = "custom"             # JobSpec.content when a field list is given
+FIELDS_PREFIX = "fields="     # selector of a field list: "fields=diaSource.psfFlux,xm"
 
 
 def content_options(survey: str) -> list[dict]:
@@ -44,11 +48,63 @@ def _string_if_time(field: pa.Field) -> pa.Field:
     return field
 
 
+def selector(content: str, fields=()) -> str:
+    """What engines carry as "the content": a preset key, or ``fields=a.b,c`` for a field list."""
+    return FIELDS_PREFIX + ",".join(fields) if fields else content
+
+
 def output_columns(survey: str, content: str) -> list:
-    """The survey's OutputColumns for ``content`` (a one-line error for an unknown content)."""
+    """The survey's OutputColumns for a preset or a field-list selector (one-line errors)."""
     s = surveys.get(survey)
+    if content.startswith(FIELDS_PREFIX):
+        return custom_columns(survey, [f for f in content[len(FIELDS_PREFIX):].split(",") if f])
     s.content(content)
     return s.output_columns(content, _unified(survey))
+
+
+def selectable_fields(survey: str) -> dict[str, pa.Field]:
+    """Every name a field list may hold: whole columns/sections and their ``section.field``s."""
+    s = surveys.get(survey)
+    out = {}
+    for f in list(_unified(survey)) + list(s.classification_fields):
+        out[f.name] = f
+        if pa.types.is_struct(f.type):
+            for child in f.type:
+                out[f"{f.name}.{child.name}"] = child
+    return out
+
+
+def nearest_field(survey: str, name: str) -> str:
+    import difflib
+
+    names = list(selectable_fields(survey))
+    return (difflib.get_close_matches(name, names, n=1, cutoff=0.0) or names[:1])[0]
+
+
+def custom_columns(survey: str, fields) -> list[OutputColumn]:
+    """A field list -> output columns: ``a.b`` published flat as ``b``, a section ``a`` whole,
+    plus the survey's ``custom_required`` value (the client partitions on it) when missing."""
+    s = surveys.get(survey)
+    available = selectable_fields(survey)
+    cols: list[OutputColumn] = []
+    for name in [str(f).strip() for f in fields if str(f).strip()]:
+        if name not in available:
+            raise UserError(f"unknown field {name!r} for {s.label}: did you mean {nearest_field(survey, name)!r}?")
+        path = tuple(name.split(".", 1))
+        col = OutputColumn(pa.field(path[-1], available[name].type), path)
+        clash = next((c for c in cols if c.field.name == col.field.name), None)
+        if clash is not None and clash.path != path:
+            raise UserError(f"fields {'.'.join(clash.path)!r} and {name!r} would both be published as "
+                            f"column {col.field.name!r}: keep one")
+        if clash is None:
+            cols.append(col)
+    need = s.custom_required
+    if need and not any(c.path == need or c.path == need[:1] for c in cols):
+        col = OutputColumn(pa.field(need[-1], available[".".join(need)].type), need)
+        if any(c.field.name == col.field.name for c in cols):
+            raise UserError(f"column {col.field.name!r} is reserved for {'.'.join(need)} (partitioning)")
+        cols.append(col)
+    return cols
 
 
 def output_arrow_schema(survey: str, content: str) -> pa.Schema:
@@ -85,6 +141,8 @@ def candidate_fields_needed(survey: str, content: str) -> tuple[str, ...] | None
     None = the whole struct. Why: an engine that must move rows across a boundary
     (Spark -> Python) can ship these ~10 fields instead of all ~100 (spark_job).
     """
+    if content.startswith(FIELDS_PREFIX):
+        return None
     s = surveys.get(survey)
     s.content(content)
     return s.candidate_fields_needed(content)

@@ -28,7 +28,8 @@ class JobSpec:
     stop: dt.date
     classes: list[str] = dataclasses.field(default_factory=lambda: ["allclasses"])
     conditions: list[str] = dataclasses.field(default_factory=list)
-    content: str | None = None   # None = the survey's default content
+    content: str | None = None   # None = the survey's default content; "custom" with fields
+    fields: list[str] = dataclasses.field(default_factory=list)  # field list (replaces the preset)
     limit: int | None = None
     topic: str | None = None
 
@@ -46,7 +47,18 @@ class JobSpec:
             self.conditions = parse_conditions_text(self.conditions)
         self.conditions = [_condition(c, i + 1) for i, c in enumerate(self.conditions or [])]
         self.conditions = [c for c in self.conditions if c]
-        self.content = survey.default_content if self.content in (None, "") else survey.content_key(self.content)
+        self.fields = _fields(self.fields)
+        if self.fields:
+            if self.content not in (None, "", "custom"):
+                raise UserError(f"content {self.content!r} cannot be combined with fields: use one or the other")
+            from engine.content import CUSTOM, custom_columns
+
+            custom_columns(self.survey, self.fields)  # unknown field: a one-line error naming the nearest
+            self.content = CUSTOM
+        elif self.content in (None, "") or str(self.content).strip().lower() == "custom":
+            self.content = survey.default_content
+        else:
+            self.content = survey.content_key(self.content)
         if self.limit is not None:
             if isinstance(self.limit, bool) or not _is_int(self.limit):
                 raise UserError(f"limit must be a whole number, got {self.limit!r}")
@@ -59,6 +71,13 @@ class JobSpec:
                 raise UserError(f"topic {self.topic!r} may only contain letters, digits, '.', '_' and '-'")
 
     # ------------------------------------------------------------------ derived
+    @property
+    def selector(self) -> str:
+        """The content as engines carry it: the preset key or ``fields=...`` (engine.content)."""
+        from engine.content import selector
+
+        return selector(self.content, self.fields)
+
     def nights(self) -> list[dt.date]:
         """Every date of [start, stop], inclusive (nights without data are the reader's business)."""
         days = (self.stop - self.start).days
@@ -73,6 +92,7 @@ class JobSpec:
             "classes": list(self.classes),
             "conditions": list(self.conditions),
             "content": self.content,
+            "fields": list(self.fields),
             "limit": self.limit,
             "topic": self.topic,
         }
@@ -162,6 +182,22 @@ def _condition(value, number: int) -> str:
     if len(text) > MAX_CONDITION_LENGTH:
         raise UserError(f"condition {number} is longer than {MAX_CONDITION_LENGTH} characters")
     return text
+
+
+def _fields(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [v for v in value.replace(",", " ").split()]
+    if not isinstance(value, (list, tuple)):
+        raise UserError(f"fields must be a list of field names, got {type(value).__name__}")
+    out = []
+    for v in value:
+        if not isinstance(v, str) or not v.strip():
+            raise UserError(f"fields must be field names such as diaSource.psfFlux, got {v!r}")
+        if v.strip() not in out:
+            out.append(v.strip())
+    return out
 
 
 def _is_int(value) -> bool:

@@ -59,7 +59,7 @@ def test_conditions_textarea():
 # ----------------------------------------------------------------------------- content
 
 def test_content_options_and_schemas():
-    assert [c["key"] for c in content_options("ztf")] == ["lightcurve", "cutouts", "full"]
+    assert [c["key"] for c in content_options("ztf")] == ["lightcurve", "cutouts", "full", "medium", "light"]
     assert [c["key"] for c in content_options("elasticc")] == ["full"]
     lc = output_arrow_schema("ztf", "lightcurve")
     assert lc.names[:8] == ["objectId", "candid", "magpsf", "sigmapsf", "fid", "jd", "ra", "dec"]

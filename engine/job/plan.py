@@ -90,7 +90,7 @@ def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> Jo
     """Everything the job needs, or a UserError naming the first problem (one line)."""
     spec = as_job_spec(spec)
     data = spec.to_dict()
-    survey, content = spec.survey, spec.content
+    survey, content = spec.survey, spec.selector
     archive_dir = Path(settings.archive_dir(survey))
     nights = select_nights(archive_dir, spec.start, spec.stop)
     start, stop = spec.start.isoformat(), spec.stop.isoformat()

@@ -42,6 +42,23 @@ class OutputColumn:
 PARTITION_FIELDS = (pa.field("year", pa.int32()), pa.field("month", pa.int32()), pa.field("day", pa.int32()))
 
 
+def flat(unified: pa.Schema, section: str, names) -> list[OutputColumn]:
+    """``section.x`` published as root column ``x`` (what the real jobs' ``select("a.b")`` gives)."""
+    typ = unified.field(section).type
+    return [OutputColumn(pa.field(n, typ.field(n).type), (section, n)) for n in names]
+
+
+def roots(unified: pa.Schema, names) -> list[OutputColumn]:
+    return [OutputColumn(unified.field(n), (n,)) for n in names]
+
+
+def without(cols: list[OutputColumn], drop) -> list[OutputColumn]:
+    """Columns minus those whose name is in ``drop`` or starts with a ``prefix*`` entry of it."""
+    prefixes = tuple(d[:-1] for d in drop if d.endswith("*"))
+    names = {d for d in drop if not d.endswith("*")}
+    return [c for c in cols if c.field.name not in names and not (prefixes and c.field.name.startswith(prefixes))]
+
+
 class Survey:
     """The interface. Defaults suit a survey without classification or eras."""
 
@@ -66,6 +83,8 @@ class Survey:
     position_path: tuple[tuple[str, ...], tuple[str, ...]] = ()
     time_path: tuple[str, ...] = ()
     needs_stamp_bank: bool = False
+    # The archive value a custom field list always gets (the client partitions on it).
+    custom_required: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ schemas
     def era_of(self, night: dt.date) -> str:

@@ -12,12 +12,18 @@ import datetime as dt
 
 import pyarrow as pa
 
-from engine.surveys import Content, Survey
+from engine.surveys import Content, OutputColumn, Survey, flat, roots, without
 
 SCHEMA_VERSION = "v10_0"
 FINK_VERSION = "fink_4_1"
 TIMESTAMP_COLUMNS = ("brokerStartProcessTimestamp", "brokerEndProcessTimestamp", "timestamp")
 TNS_FIELD = pa.field("tns_type_recomputed", pa.string())
+# Presets of the real job (JOB L557-626, research/lsst_transfer.md section 2).
+LIGHT_SOURCE = ("diaObjectId", "snr", "psfFlux", "psfFluxErr", "scienceFlux", "scienceFluxErr", "templateFlux",
+                "templateFluxErr", "band", "midpointMjdTai", "ra", "dec", "reliability")
+LIGHT_STATIC_DROPS = ("cutout*", "diaSource", "prvDiaSources", "prvDiaForcedSources", "diaObject", "ssSource",
+                      "MPCORB", "mpc_orbits", "day", "month", "year")
+VERSIONS = ("lsst_schema_version", "fink_broker_version", "fink_science_version")
 SAMPLE_FILE = "lsst_transfer_2026-03-06.avro"   # 7 real full alerts (fink-client datatest, Apache-2.0)
 
 
@@ -37,9 +43,16 @@ class Lsst(Survey):
     name = "lsst"
     label = "Rubin/LSST"
     eras = (SCHEMA_VERSION,)
-    contents = {"full": Content("full", "Full packet (~137 KB/alert)", 137_000)}
+    # Sizes: the portal's medians for a static + SSO mix (DOC L102-115, April 2026).
+    contents = {
+        "full": Content("full", "Full packet (~137 KB/alert)", 137_000),
+        "medium": Content("medium", "Medium packet: all but cutouts (~80 KB/alert)", 80_000),
+        "light_static": Content("light_static", "Light static packet (~1.7 KB/alert)", 1_700),
+        "light_sso": Content("light_sso", "Light SSO packet (~1.7 KB/alert)", 1_700),
+    }
     default_content = "full"
-    content_aliases = {"full packet": "full"}
+    content_aliases = {"full packet": "full", "medium packet": "medium", "light static packet": "light_static",
+                       "light static": "light_static", "light sso packet": "light_sso", "light sso": "light_sso"}
     classification_inputs = ("diaSource",)
     classification_fields = (TNS_FIELD,)
     partitionings = ("time", "none")
@@ -49,6 +62,7 @@ class Lsst(Survey):
     first_night = dt.date(2025, 10, 25)   # first Rubin alerts processed by Fink
     position_path = (("diaSource", "ra"), ("diaSource", "dec"))
     time_path = ("diaSource", "midpointMjdTai")
+    custom_required = ("diaSource", "midpointMjdTai")
 
     def era_arrow_schema(self, era: str) -> pa.Schema:
         from engine.schemas import alert_arrow_schema
@@ -56,9 +70,19 @@ class Lsst(Survey):
         return pa.schema(list(alert_arrow_schema("lsst", SCHEMA_VERSION)) + _fink_added())
 
     def output_columns(self, content, unified):
-        from engine.surveys import OutputColumn
-
-        return super().output_columns(content, unified) + [OutputColumn(TNS_FIELD, (TNS_FIELD.name,))]
+        cols = super().output_columns(content, unified) + [OutputColumn(TNS_FIELD, (TNS_FIELD.name,))]
+        if content == "medium":
+            return without(cols, ("cutout*",))
+        if content == "light_static":
+            return flat(unified, "diaSource", LIGHT_SOURCE) + without(cols, LIGHT_STATIC_DROPS)
+        if content == "light_sso":
+            return (roots(unified, ("diaSourceId",))
+                    + flat(unified, "ssSource", ("ssObjectId", "phaseAngle", "diaDistanceRank"))
+                    + flat(unified, "diaSource", LIGHT_SOURCE[1:])
+                    + flat(unified, "mpc_orbits", ("packed_primary_provisional_designation",
+                                                   "unpacked_primary_provisional_designation"))
+                    + roots(unified, VERSIONS))
+        return cols
 
     def classify(self, batch, tns):
         """Append ``tns_type_recomputed``: the nearest TNS type within 1.5 arcsec, else Unknown."""

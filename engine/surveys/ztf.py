@@ -12,7 +12,7 @@ import datetime as dt
 
 import pyarrow as pa
 
-from engine.surveys import PARTITION_FIELDS, Content, OutputColumn, Survey
+from engine.surveys import Content, OutputColumn, Survey, flat, without
 
 ERAS = ("2019-2021", "2022", "2023+")
 
@@ -52,6 +52,11 @@ ZTF_402_FROM = dt.date(2023, 10, 16)
 # ---------------------------------------------------------------------------- content
 LIGHTCURVE_CANDIDATE = ("magpsf", "sigmapsf", "fid", "jd", "ra", "dec")
 CUTOUT_CANDIDATE = ("magpsf", "ra", "dec", "jd")
+# Light packet of the current portal (ZJOB L522-558): these candidate fields flat, then every root
+# column except the cutouts, candidate, prv_candidates and the partition columns.
+LIGHT_CANDIDATE = ("magpsf", "sigmapsf", "fid", "jd", "ra", "dec", "ssnamenr")
+LIGHT_DROPS = ("cutoutScience", "cutoutTemplate", "cutoutDifference", "candidate", "prv_candidates",
+               "year", "month", "day")
 # COLS_FINK of the 2023 job: appended when present in the archive schema.
 COLS_FINK = ("finkclass", "tnsclass", "cdsxmatch", "roid", "mulens", "DR3Name", "Plx", "e_Plx", "gcvs",
              "vsx", "snn_snia_vs_nonia", "snn_sn_vs_all", "rf_snia_vs_nonia", "rf_kn_vs_nonkn",
@@ -97,9 +102,12 @@ class Ztf(Survey):
         "lightcurve": Content("lightcurve", "Lightcurve (~1.4 KB/alert)", 1_400),
         "cutouts": Content("cutouts", "Cutouts (~41 KB/alert)", 41_000),
         "full": Content("full", "Full packet (~55 KB/alert)", 55_000),
+        "medium": Content("medium", "Medium packet: all but cutouts (~18 KB/alert)", 18_000),
+        "light": Content("light", "Light packet (~1.4 KB/alert)", 1_400),
     }
     default_content = "lightcurve"
-    content_aliases = {"light curve": "lightcurve", "cutout": "cutouts", "full packet": "full"}
+    content_aliases = {"light curve": "lightcurve", "cutout": "cutouts", "full packet": "full",
+                       "medium packet": "medium", "light packet": "light"}
     classification_inputs = CLASSIFICATION_INPUTS
     classification_fields = CLASS_FIELDS
     partitionings = ("finkclass", "tnsclass", "time", "none")
@@ -111,6 +119,7 @@ class Ztf(Survey):
     position_path = (("candidate", "ra"), ("candidate", "dec"))
     time_path = ("candidate", "jd")
     needs_stamp_bank = True
+    custom_required = ("candidate", "jd")
 
     def era_of(self, night: dt.date) -> str:
         if night.year <= 2021:
@@ -134,9 +143,14 @@ class Ztf(Survey):
         return pa.schema(_alert_fields() + [pa.field(n, t) for n, t in fink])
 
     def output_columns(self, content: str, unified: pa.Schema) -> list[OutputColumn]:
-        if content == "full":
+        if content in ("full", "medium", "light"):
             cols = super().output_columns(content, unified)
-            return cols + [OutputColumn(f, (f.name,)) for f in CLASS_FIELDS if f.name not in unified.names]
+            cols += [OutputColumn(f, (f.name,)) for f in CLASS_FIELDS if f.name not in unified.names]
+            if content == "medium":
+                return without(cols, ("cutout*",))
+            if content == "light":
+                return flat(unified, "candidate", LIGHT_CANDIDATE) + without(cols, LIGHT_DROPS)
+            return cols
         cand = unified.field("candidate").type
         picks = LIGHTCURVE_CANDIDATE if content == "lightcurve" else CUTOUT_CANDIDATE
         cols = [OutputColumn(unified.field(n), (n,)) for n in ("objectId", "candid")]
@@ -148,8 +162,10 @@ class Ztf(Survey):
         return cols
 
     def candidate_fields_needed(self, content: str):
-        if content == "full":
+        if content in ("full", "medium"):
             return None
+        if content == "light":
+            return tuple(dict.fromkeys(LIGHT_CANDIDATE + CLASSIFICATION_CANDIDATE))
         picks = LIGHTCURVE_CANDIDATE if content == "lightcurve" else CUTOUT_CANDIDATE
         return tuple(dict.fromkeys(picks + CLASSIFICATION_CANDIDATE))
 
