@@ -23,6 +23,8 @@ def register(sub) -> None:
                    "e.g. lightcurve, cutouts, full")
     p.add_argument("--field", dest="fields", action="append", metavar="NAME",
                    help="publish only these fields or sections (repeatable), e.g. diaSource.psfFlux, xm")
+    p.add_argument("--filter", dest="filters", action="append", metavar="NAME",
+                   help="Fink filter or block (repeatable, AND-ed), 'NOT name' negates, e.g. in_tns, 'NOT b_is_new'")
     p.add_argument("--limit", type=int, help="publish at most N alerts")
     p.add_argument("--topic", help="topic name (default: generated ftransfer_<survey>_<date>_<n>)")
     p.add_argument("--test", action="store_true", help="Test job: a few alerts only (limit 10 unless --limit)")
@@ -49,7 +51,7 @@ def build_spec(args) -> dict:
             raise UserError(f"spec file {args.spec} is not valid YAML/JSON") from exc
         if not isinstance(spec, dict):
             raise UserError(f"spec file {args.spec} must hold a mapping")
-    for key in ("survey", "start", "stop", "content", "fields", "limit", "topic", "classes", "conditions"):
+    for key in ("survey", "start", "stop", "content", "fields", "filters", "limit", "topic", "classes", "conditions"):
         value = getattr(args, key)
         if value is not None:
             spec[key] = value

@@ -60,10 +60,32 @@ def download_seconds(n_alerts: int, nbytes: int) -> float:
 
 
 def load_index(archive_dir) -> pd.DataFrame:
-    """The statistics index as pandas (engine.stats writes it)."""
-    from engine.stats import read_index
+    """The statistics index as pandas (engine.stats writes it), with the measured bytes per
+    field in ``attrs["field_bytes"]`` (for field lists)."""
+    from engine.stats import field_bytes, read_index
 
-    return read_index(archive_dir).to_pandas()
+    index = read_index(archive_dir).to_pandas()
+    try:
+        index.attrs["field_bytes"] = field_bytes(archive_dir)
+    except Exception:  # noqa: BLE001 - an index without field sizes: the estimate falls back to types
+        index.attrs["field_bytes"] = {}
+    return index
+
+
+# Bytes per value when a field was not measured (the portal's table, MU L152-222).
+TYPE_BYTES = {"float": 4, "double": 8, "int32": 4, "int64": 8, "string": 8, "bool": 1, "binary": 19_200}
+
+
+def custom_bytes_per_alert(spec: JobSpec, index: pd.DataFrame) -> float:
+    """Avro bytes of one alert of a field list: the measured size of each published column."""
+    from engine.content import output_columns
+
+    measured = index.attrs.get("field_bytes") or {}
+    total = 0.0
+    for col in output_columns(spec.survey, spec.selector):
+        name = ".".join(col.path)
+        total += measured.get(name, TYPE_BYTES.get(str(col.field.type), 8))
+    return total
 
 
 def class_mask(index: pd.DataFrame, survey: str, classes) -> pd.Series:
@@ -79,12 +101,22 @@ def class_mask(index: pd.DataFrame, survey: str, classes) -> pd.Series:
 def estimate(spec: JobSpec, index: pd.DataFrame) -> Estimate:
     t0 = time.perf_counter()
     start, stop = spec.start.isoformat(), spec.stop.isoformat()
+    attrs = dict(index.attrs)
     in_range = index[(index["night"] >= start) & (index["night"] <= stop)]
     total = int(in_range["n_alerts"].sum())
     selected = in_range[class_mask(in_range, spec.survey, spec.classes)]
+    from engine.fink_filters import yield_factor
+
     col = f"bytes_{spec.content}"
-    n = int(selected["n_alerts"].sum())
-    nbytes = int(selected[col].sum()) if n else 0
+    factor = yield_factor(spec.survey, spec.filters)   # the portal's rule: x yield, 1 - yield for NOT
+    if factor != 1.0:
+        selected = selected.assign(n_alerts=selected["n_alerts"] * factor)
+    if col not in selected.columns:   # a field list: measured bytes per field (engine.stats.field_bytes)
+        selected = selected.assign(**{col: selected["n_alerts"] * custom_bytes_per_alert(spec, attrs_frame(attrs))})
+    else:
+        selected = selected.assign(**{col: selected[col] * factor})
+    n = int(round(selected["n_alerts"].sum()))
+    nbytes = int(round(selected[col].sum())) if n else 0
     if spec.limit is not None and n > spec.limit:
         nbytes = int(round(nbytes * spec.limit / n))
         n = spec.limit
@@ -117,7 +149,7 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
 
     t0 = time.perf_counter()
     schema = unified_arrow_schema(spec.survey)
-    compiled = compile_conditions(spec.conditions, schema)
+    compiled = compile_conditions(spec.all_conditions(), schema)
     survey = surveys.get(spec.survey)
     columns = set(survey.classification_inputs)
     for c in compiled:
@@ -179,3 +211,9 @@ def synthetic_index(nights: int = 30, classes: int = 200, start: dt.date = dt.da
                          n * 1400, n * 41_000, n * 55_000))
     return pd.DataFrame(rows, columns=["night", "finkclass", "tnsclass", "era", "n_alerts",
                                        "bytes_lightcurve", "bytes_cutouts", "bytes_full"])
+
+
+def attrs_frame(attrs: dict) -> pd.DataFrame:
+    frame = pd.DataFrame()
+    frame.attrs.update(attrs)
+    return frame

@@ -30,6 +30,7 @@ class JobSpec:
     conditions: list[str] = dataclasses.field(default_factory=list)
     content: str | None = None   # None = the survey's default content; "custom" with fields
     fields: list[str] = dataclasses.field(default_factory=list)  # field list (replaces the preset)
+    filters: list[str] = dataclasses.field(default_factory=list)  # Fink filters/blocks, "NOT x" negates
     limit: int | None = None
     topic: str | None = None
 
@@ -47,6 +48,11 @@ class JobSpec:
             self.conditions = parse_conditions_text(self.conditions)
         self.conditions = [_condition(c, i + 1) for i, c in enumerate(self.conditions or [])]
         self.conditions = [c for c in self.conditions if c]
+        if isinstance(self.filters, str):
+            self.filters = [self.filters]
+        from engine.fink_filters import normalise
+
+        self.filters = normalise(self.survey, self.filters or [])
         self.fields = _fields(self.fields)
         if self.fields:
             if self.content not in (None, "", "custom"):
@@ -71,6 +77,12 @@ class JobSpec:
                 raise UserError(f"topic {self.topic!r} may only contain letters, digits, '.', '_' and '-'")
 
     # ------------------------------------------------------------------ derived
+    def all_conditions(self) -> list[str]:
+        """The SQL conditions, then those of the Fink filters (one compiler for both)."""
+        from engine.fink_filters import expressions
+
+        return list(self.conditions) + expressions(self.survey, self.filters)
+
     @property
     def selector(self) -> str:
         """The content as engines carry it: the preset key or ``fields=...`` (engine.content)."""
@@ -93,6 +105,7 @@ class JobSpec:
             "conditions": list(self.conditions),
             "content": self.content,
             "fields": list(self.fields),
+            "filters": list(self.filters),
             "limit": self.limit,
             "topic": self.topic,
         }

@@ -123,6 +123,7 @@ def build_index(archive_dir, progress: bool = False) -> Path:
     tmp = path.with_suffix(".tmp")
     pq.write_table(table, tmp)
     tmp.replace(path)
+    write_field_bytes(archive_dir)
     return path
 
 
@@ -153,3 +154,48 @@ def summary(archive_dir) -> dict:
         "bytes": {c[len("bytes_"):]: int(idx[c].sum()) for c in idx.columns if c.startswith("bytes_")},
         "disk_bytes": int(disk),
     }
+
+
+FIELDS_PATH = Path("_stats") / "fields.parquet"
+
+
+def measure_field_bytes(archive_dir, survey: str, sample: int = SAMPLE_PER_NIGHT) -> pa.Table:
+    """Mean schemaless Avro bytes per alert of every selectable field (``engine.content``), on
+    the first night's sample: what a custom field list costs, for the estimate and the picker."""
+    from engine import content as content_mod
+    from engine.avro.encoder import encode_to_arrow
+    from engine.avro.schema import avro_schema_from_arrow
+
+    tns = load_tns_catalog(archive_dir)
+    nights = reader.list_nights(archive_dir)
+    table = _sample(archive_dir, nights[0], survey, tns) if nights else pa.table({})
+    names, types, sizes = [], [], []
+    if table.num_rows:
+        batch = table.combine_chunks().to_batches()[0].slice(0, sample)
+        for name, field in content_mod.selectable_fields(survey).items():
+            path = tuple(name.split(".", 1))
+            out = pa.field(path[-1], content_mod._string_if_time(field).type)
+            arr = content_mod._conform(content_mod._value(batch, path), out.type, batch.num_rows)
+            one = pa.RecordBatch.from_arrays([arr], schema=pa.schema([out]))
+            encoded = encode_to_arrow(one, avro_schema_from_arrow(one.schema))
+            names.append(name)
+            types.append(str(field.type) if not pa.types.is_struct(field.type) else "struct")
+            sizes.append((pc.sum(pc.binary_length(encoded)).as_py() or 0) / batch.num_rows)
+    return pa.table({"field": pa.array(names, pa.string()), "type": pa.array(types, pa.string()),
+                     "bytes": pa.array(sizes, pa.float64())})
+
+
+def write_field_bytes(archive_dir) -> Path:
+    path = Path(archive_dir) / FIELDS_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(measure_field_bytes(archive_dir, layout.detect_survey(archive_dir)), path)
+    return path
+
+
+def field_bytes(archive_dir) -> dict[str, float]:
+    """``{field: bytes per alert}``, measured once per archive (built on first use)."""
+    path = Path(archive_dir) / FIELDS_PATH
+    if not path.exists():
+        write_field_bytes(archive_dir)
+    t = pq.read_table(path).to_pydict()
+    return dict(zip(t["field"], t["bytes"]))

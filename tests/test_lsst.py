@@ -120,3 +120,40 @@ def test_local_job_downloaded_by_the_official_client(settings_env, lsst_archive,
     assert sorted(got) == sorted(expected["diaSourceId"])
     for _, want in expected.iterrows():
         assert got[want["diaSourceId"]]["diaSource"]["psfFlux"] == pytest.approx(want["diaSource"]["psfFlux"])
+
+
+def test_block_with_not_and_a_field_list_downloaded_by_the_official_client(settings_env, lsst_archive, monkeypatch,
+                                                                           tmp_path):
+    """Done-when of the issue: a psfFlux condition, a block with NOT and a custom field list; the
+    official client gets exactly those columns (plus midpointMjdTai it partitions on)."""
+    import pyarrow.dataset as ds
+
+    from engine.config import load_settings
+    from engine.job.launcher import launch_job, wait_job
+    from engine.job.store import read_log
+    from tests.helpers import official_transfer
+
+    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__LSST", str(lsst_archive))
+    settings = load_settings()
+    spec = {"survey": "lsst", "start": NIGHTS[0], "stop": NIGHTS[-1], "conditions": ["diaSource.psfFlux > 2000"],
+            "filters": ["NOT b_is_solar_system"], "fields": ["diaSourceId", "diaSource.psfFlux", "xm"]}
+    rec = wait_job(settings, launch_job(settings, spec, engine="local").job_id, timeout=200)
+    assert rec.state == "done", (rec.error, read_log(settings, rec.job_id)[-3000:])
+    df = _psf_selection(lsst_archive, 2000)
+    expected = df[~df["pred"].apply(lambda p: bool(p["is_sso"]))]
+    assert len(expected) < len(df) and rec.published == len(expected) > 0
+    out = tmp_path / "download"
+    result = official_transfer(rec.topic, settings.bootstrap_servers, tmp_path / "home", out, survey="lsst",
+                               extra=("-partitionby", "time"))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    files = list(out.rglob("*.parquet"))
+    import pyarrow.parquet as pq
+
+    assert pq.read_schema(files[0]).names[:4] == ["diaSourceId", "psfFlux", "xm", "midpointMjdTai"]
+    table = ds.dataset(str(out), format="parquet", partitioning="hive").to_table()
+    got = {r["diaSourceId"]: r for r in table.to_pylist()}
+    assert sorted(got) == sorted(expected["diaSourceId"])
+    for _, want in expected.iterrows():
+        row = got[want["diaSourceId"]]
+        assert row["psfFlux"] == pytest.approx(want["diaSource"]["psfFlux"])
+        assert row["xm"]["simbad_otype"] == want["xm"]["simbad_otype"]

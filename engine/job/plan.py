@@ -96,7 +96,7 @@ def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> Jo
     start, stop = spec.start.isoformat(), spec.stop.isoformat()
     from engine.job.pipeline import resolve_classes
     fink, tns = resolve_classes(survey, spec.classes)
-    spark_c, duck_c, post_c, cond_cols = _compile(spec.conditions, survey)
+    spark_c, duck_c, post_c, cond_cols = _compile(spec.all_conditions(), survey)
     limit = spec.limit
     if test and limit is None:
         limit = TEST_JOB_LIMIT

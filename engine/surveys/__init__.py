@@ -111,6 +111,10 @@ class Survey:
         """Append the survey's class columns to a batch (default: none)."""
         return batch
 
+    def filters(self) -> dict:
+        """Fink filters and blocks: name -> engine.fink_filters.FinkFilter (default: none)."""
+        return {}
+
     def class_options(self) -> dict[str, list[str]]:
         from engine.taxonomy import ALL_CLASSES
 

@@ -108,6 +108,11 @@ class Lsst(Survey):
         return pa.RecordBatch.from_arrays([batch.column(i) for i in keep] + [pa.array(values, pa.string())],
                                           schema=pa.schema([batch.schema.field(i) for i in keep] + [TNS_FIELD]))
 
+    def filters(self):
+        from engine.surveys.lsst_filters import catalog
+
+        return catalog()
+
     def population(self, seed: int):
         from engine.archive.lsst_night import lsst_population
 

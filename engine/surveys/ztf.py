@@ -174,6 +174,11 @@ class Ztf(Survey):
 
         return classify_batch(batch, tns)
 
+    def filters(self):
+        from engine.surveys.ztf_filters import catalog
+
+        return catalog()
+
     def class_options(self):
         from engine import taxonomy
 
