@@ -30,6 +30,7 @@ APP = ROOT / "app_pages" / "streamlit_app.py"
 
 # Small archives: ZTF nights straddle 2021 -> 2022 (two schema periods), ELASTICC a few nights.
 ZTF_START, ZTF_NIGHTS, ZTF_PER_NIGHT = "2021-12-29", 5, 150
+LSST_START, LSST_NIGHTS, LSST_PER_NIGHT = "2026-03-05", 3, 150
 ELASTICC_START, ELASTICC_NIGHTS, ELASTICC_PER_NIGHT = "2023-11-27", 3, 60
 
 
