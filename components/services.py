@@ -329,8 +329,13 @@ def field_options(settings, survey: str):
         measured = field_bytes(settings.archive_dir(survey))
     except Exception:  # noqa: BLE001 - no archive yet: types only
         measured = {}
-    rows = [(name, "struct" if "struct" in str(f.type) and "." not in name else str(f.type),
-             measured.get(name)) for name, f in selectable_fields(survey).items()]
+    import pyarrow as pa
+
+    def kind(t):
+        return "array" if pa.types.is_list(t) else "struct" if pa.types.is_struct(t) else \
+            "map" if pa.types.is_map(t) else str(t)
+
+    rows = [(name, kind(f.type), measured.get(name)) for name, f in selectable_fields(survey).items()]
     return pd.DataFrame(rows, columns=["field", "type", "bytes"])
 
 
