@@ -157,3 +157,32 @@ def test_block_with_not_and_a_field_list_downloaded_by_the_official_client(setti
         row = got[want["diaSourceId"]]
         assert row["psfFlux"] == pytest.approx(want["diaSource"]["psfFlux"])
         assert row["xm"]["simbad_otype"] == want["xm"]["simbad_otype"]
+
+
+def test_spark_job_publishes_what_pandas_selects(spark_job_env, lsst_archive, monkeypatch):
+    """The same LSST spec on Spark: the rows and columns of the local engine's selection."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from engine.config import load_settings
+    from engine.job.launcher import launch_job, wait_job
+    from engine.job.store import read_log
+    from kafka_io.client_config import base_config
+    from kafka_io.topics import schema_topic
+    from tests.helpers import consume_all
+
+    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__LSST", str(lsst_archive))
+    settings = load_settings()
+    spec = {"survey": "lsst", "start": NIGHTS[0], "stop": NIGHTS[-1], "conditions": ["diaSource.psfFlux > 2000"],
+            "filters": ["NOT b_is_solar_system"], "fields": ["diaSourceId", "diaSource.psfFlux", "xm"]}
+    rec = wait_job(settings, launch_job(settings, spec, engine="spark").job_id, timeout=400)
+    assert rec.state == "done" and rec.engine == "spark", (rec.error, read_log(settings, rec.job_id)[-3000:])
+    df = _psf_selection(lsst_archive, 2000)
+    expected = df[~df["pred"].apply(lambda p: bool(p["is_sso"]))]
+    c = Consumer({**base_config(settings), "group.id": "s-" + rec.topic})
+    c.assign([TopicPartition(schema_topic(rec.topic), 0, 0)])
+    msg = c.poll(10)
+    c.close()
+    schema = fastavro.parse_schema(json.loads(msg.key()))
+    rows = [fastavro.schemaless_reader(io.BytesIO(v), schema) for v in consume_all(settings, rec.topic)]
+    assert [f["name"] for f in json.loads(msg.key())["fields"]] == ["diaSourceId", "psfFlux", "xm", "midpointMjdTai"]
+    assert sorted(r["diaSourceId"] for r in rows) == sorted(expected["diaSourceId"])
