@@ -1,6 +1,6 @@
 """``fink-transfer app``: everything a first-time user needs, in one command.
 
-Starts (or finds) the Kafka broker, builds a small demo archive for each survey that has none
+Starts (or finds) the Kafka broker, builds a small demo archive for each registered survey that has none
 (ZTF: ``--demo-nights`` nights; ELASTICC: a smaller one), then replaces this process with
 ``streamlit run`` on the installed ``app_pages/streamlit_app.py``. The data directory is pinned
 in the environment, so the app and every job or download it launches use the same folders

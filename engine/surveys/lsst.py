@@ -108,6 +108,9 @@ class Lsst(Survey):
         return pa.RecordBatch.from_arrays([batch.column(i) for i in keep] + [pa.array(values, pa.string())],
                                           schema=pa.schema([batch.schema.field(i) for i in keep] + [TNS_FIELD]))
 
+    def demo_plan(self, nights: int, per_night: int):
+        return min(nights, 7), max(100, per_night // 4)   # LSST alerts are larger: a smaller demo
+
     def filters(self):
         from engine.surveys.lsst_filters import catalog
 
