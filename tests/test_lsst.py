@@ -186,3 +186,26 @@ def test_spark_job_publishes_what_pandas_selects(spark_job_env, lsst_archive, mo
     rows = [fastavro.schemaless_reader(io.BytesIO(v), schema) for v in consume_all(settings, rec.topic)]
     assert [f["name"] for f in json.loads(msg.key())["fields"]] == ["diaSourceId", "psfFlux", "xm", "midpointMjdTai"]
     assert sorted(r["diaSourceId"] for r in rows) == sorted(expected["diaSourceId"])
+
+
+def test_estimate_per_preset_per_field_and_with_yields(lsst_archive):
+    from engine import fink_filters
+    from engine.estimate import estimate, exact_count, load_index
+    from engine.query import JobSpec
+    from engine.stats import field_bytes
+
+    index = load_index(lsst_archive)
+    base = dict(survey="lsst", start=NIGHTS[0], stop=NIGHTS[-1])
+    full = estimate(JobSpec(**base), index)
+    light = estimate(JobSpec(**base, content="light_static"), index)
+    assert full.n_alerts == light.n_alerts == len(_table(lsst_archive)) and light.bytes < full.bytes / 5
+    custom = estimate(JobSpec(**base, fields=["diaSource.psfFlux", "xm"]), index)
+    sizes = field_bytes(lsst_archive)
+    per_alert = sizes["diaSource.psfFlux"] + sizes["xm"] + sizes["diaSource.midpointMjdTai"]
+    assert custom.bytes == pytest.approx(custom.n_alerts * per_alert, rel=1e-3)
+    spec = JobSpec(**base, filters=["NOT b_is_solar_system"])
+    y = {f.name: f.yield_ for f in fink_filters.options("lsst")}["b_is_solar_system"]
+    assert estimate(spec, index).n_alerts == round(full.n_alerts * (1 - y))
+    exact = exact_count(spec, lsst_archive).count       # the exact count applies the block for real
+    sso = _table(lsst_archive).column("pred").combine_chunks().field("is_sso").to_pylist()
+    assert exact == sum(1 for s in sso if not s) < full.n_alerts

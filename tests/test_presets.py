@@ -83,3 +83,25 @@ def test_bad_field_lists_are_one_line_errors(fields, fragment):
 def test_a_preset_cannot_be_combined_with_fields():
     with pytest.raises(UserError, match="cannot be combined"):
         JobSpec(survey="lsst", start="2026-03-05", stop="2026-03-06", content="full", fields=["xm"])
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("survey: lsst\nstart: 2026-03-05\nstop: 2026-03-06\nfilterz: [in_tns]\n", "unknown job spec key(s): filterz"),
+    ("survey: lsst\nstart: 2026-03-05\nstop: 2026-03-06\nfilters: [b_is_nwe]\n", "did you mean 'b_is_new'"),
+    ("survey: lsst\nstart: 2026-03-05\nstop: 2026-03-06\nfields: 5\n", "fields must be a list"),
+    ("survey: lsst\nstart: 2026-03-05\nstop: 2026-03-06\ncontent: light\n", "choose one of full, medium"),
+    ("survey: lsst\nstart: 2026-03-05\n  stop: [\n", "not valid YAML"),
+])
+def test_uploaded_configuration_errors_name_the_key(text, fragment):
+    """The app's YAML upload and the CLI's --spec share JobSpec.from_yaml: one line naming the key."""
+    with pytest.raises(UserError) as info:
+        JobSpec.from_yaml(text)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_uploaded_configuration_round_trips_filters_and_fields():
+    spec = JobSpec.from_yaml("survey: lsst\nstart: 2026-03-05\nstop: 2026-03-06\nfilters: ['not  b_is_new', in_tns]\n"
+                             "fields: [diaSource.psfFlux, xm]\nconditions: ['diaSource.psfFlux > 10']\n")
+    assert spec.filters == ["NOT b_is_new", "in_tns"] and spec.content == "custom"
+    assert JobSpec.from_yaml(spec.to_yaml()) == spec
+    assert len(spec.all_conditions()) == 3   # the condition, then b_is_new's negation, then in_tns
