@@ -159,8 +159,10 @@ def test_block_with_not_and_a_field_list_downloaded_by_the_official_client(setti
         assert row["xm"]["simbad_otype"] == want["xm"]["simbad_otype"]
 
 
-def test_spark_job_publishes_what_pandas_selects(spark_job_env, lsst_archive, monkeypatch):
-    """The same LSST spec on Spark: the rows and columns of the local engine's selection."""
+@pytest.mark.parametrize("content", ["fields", "full"])
+def test_spark_job_publishes_what_pandas_selects(spark_job_env, lsst_archive, monkeypatch, content):
+    """LSST on Spark: a field list (exact columns) and the Full packet (decoded with the real
+    Fink LSST schema), the rows pandas selects."""
     from confluent_kafka import Consumer, TopicPartition
 
     from engine.config import load_settings
@@ -173,7 +175,11 @@ def test_spark_job_publishes_what_pandas_selects(spark_job_env, lsst_archive, mo
     monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__LSST", str(lsst_archive))
     settings = load_settings()
     spec = {"survey": "lsst", "start": NIGHTS[0], "stop": NIGHTS[-1], "conditions": ["diaSource.psfFlux > 2000"],
-            "filters": ["NOT b_is_solar_system"], "fields": ["diaSourceId", "diaSource.psfFlux", "xm"]}
+            "filters": ["NOT b_is_solar_system"]}
+    if content == "fields":
+        spec["fields"] = ["diaSourceId", "diaSource.psfFlux", "xm"]
+    else:
+        spec["content"] = "full"
     rec = wait_job(settings, launch_job(settings, spec, engine="spark").job_id, timeout=400)
     assert rec.state == "done" and rec.engine == "spark", (rec.error, read_log(settings, rec.job_id)[-3000:])
     df = _psf_selection(lsst_archive, 2000)
@@ -183,8 +189,11 @@ def test_spark_job_publishes_what_pandas_selects(spark_job_env, lsst_archive, mo
     msg = c.poll(10)
     c.close()
     schema = fastavro.parse_schema(json.loads(msg.key()))
+    if content == "full":
+        schema = fastavro.parse_schema(json.loads(REAL_SCHEMA.read_text()))
+    else:
+        assert [f["name"] for f in json.loads(msg.key())["fields"]] == ["diaSourceId", "psfFlux", "xm", "midpointMjdTai"]
     rows = [fastavro.schemaless_reader(io.BytesIO(v), schema) for v in consume_all(settings, rec.topic)]
-    assert [f["name"] for f in json.loads(msg.key())["fields"]] == ["diaSourceId", "psfFlux", "xm", "midpointMjdTai"]
     assert sorted(r["diaSourceId"] for r in rows) == sorted(expected["diaSourceId"])
 
 
