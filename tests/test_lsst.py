@@ -218,3 +218,23 @@ def test_estimate_per_preset_per_field_and_with_yields(lsst_archive):
     exact = exact_count(spec, lsst_archive).count       # the exact count applies the block for real
     sso = _table(lsst_archive).column("pred").combine_chunks().field("is_sso").to_pylist()
     assert exact == sum(1 for s in sso if not s) < full.n_alerts
+
+
+def test_explore_reads_lsst_alerts(lsst_archive):
+    """The Explore page's roles come from the registry: LSST fluxes, bands and prvDiaSources."""
+    from components import alerts
+    from engine import surveys
+    from engine.content import project
+
+    batch = _table(lsst_archive).combine_chunks().to_batches()[0]
+    full = pa.Table.from_batches([project(surveys.get("lsst").classify(batch, None), "lsst", "full")])
+    df = alerts.to_pandas(full)
+    roles = alerts.columns_for(df)
+    assert (roles.value, roles.time, roles.band, roles.history) == ("psfFlux", "midpointMjdTai", "band",
+                                                                    "prvDiaSources")
+    assert not roles.is_magnitude
+    obj = next(iter(alerts.alerts_per_object(df, roles)))
+    points = alerts.photometry(df, obj, roles)
+    assert len(points) >= 1 and set(points["band"]) <= set("ugrizy")
+    assert alerts.columns_for(alerts.to_pandas(pa.table({"objectId": ["a"], "magpsf": [18.0], "jd": [1.0]}))).value \
+        == "magpsf"

@@ -85,6 +85,12 @@ class Survey:
     needs_stamp_bank: bool = False
     # The archive value a custom field list always gets (the client partitions on it).
     custom_required: tuple[str, ...] = ()
+    # Explore page: which downloaded column plays which role (components.alerts.Roles), the
+    # structs whose scalar fields are lifted to top level, and numeric band codes.
+    explore_roles: dict[str, tuple[str, ...]] = {}
+    explore_structs: tuple[str, ...] = ()
+    explore_magnitudes: bool = False
+    band_labels: dict[int, str] = {}
 
     # ------------------------------------------------------------------ schemas
     def era_of(self, night: dt.date) -> str:

@@ -24,6 +24,10 @@ class Elasticc(Survey):
     demo_start = "2023-11-27"  # the challenge period
     position_path = (("diaSource", "ra"), ("diaSource", "decl"))
     time_path = ("diaSource", "midPointTai")
+    explore_roles = {"object_id": ("diaObjectId",), "ra": ("ra",), "dec": ("decl",), "cls": ("classId",),
+                     "time": ("midPointTai",), "value": ("psFlux",), "error": ("psFluxErr",),
+                     "band": ("filterName",), "history": ("prvDiaSources",)}
+    explore_structs = ("diaSource", "diaObject")
 
     def era_arrow_schema(self, era: str) -> pa.Schema:
         from engine.schemas import alert_arrow_schema

@@ -63,6 +63,10 @@ class Lsst(Survey):
     position_path = (("diaSource", "ra"), ("diaSource", "dec"))
     time_path = ("diaSource", "midpointMjdTai")
     custom_required = ("diaSource", "midpointMjdTai")
+    explore_roles = {"object_id": ("diaObjectId",), "ra": ("ra",), "dec": ("dec",), "cls": ("tns_type_recomputed",),
+                     "time": ("midpointMjdTai",), "value": ("psfFlux",), "error": ("psfFluxErr",),
+                     "band": ("band",), "history": ("prvDiaSources",)}
+    explore_structs = ("diaSource", "diaObject")
 
     def era_arrow_schema(self, era: str) -> pa.Schema:
         from engine.schemas import alert_arrow_schema

@@ -120,6 +120,12 @@ class Ztf(Survey):
     time_path = ("candidate", "jd")
     needs_stamp_bank = True
     custom_required = ("candidate", "jd")
+    explore_roles = {"object_id": ("objectId",), "ra": ("ra",), "dec": ("dec",), "cls": ("finkclass",),
+                     "time": ("jd",), "value": ("magpsf",), "error": ("sigmapsf",), "band": ("fid",),
+                     "history": ("prv_candidates",)}
+    explore_structs = ("candidate",)
+    explore_magnitudes = True
+    band_labels = {1: "g", 2: "r", 3: "i"}
 
     def era_of(self, night: dt.date) -> str:
         if night.year <= 2021:
