@@ -9,7 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from components import fmt, services, widgets
+from engine import surveys
 from engine.errors import UserError
+from kafka_io.topics import parse_topic_name
 
 settings = services.get_settings()
 ss = st.session_state
@@ -55,7 +57,8 @@ with st.container(border=True):
     topic = st.selectbox("Topic", topics, key="download_topic")
     widgets.remember_query_param("topic", topic)
     ss["_download_url_topic"] = topic
-    survey = survey_of.get(topic) or ("elasticc" if "_elasticc_" in topic else "ztf")
+    survey = survey_of.get(topic) or (parse_topic_name(topic) or {}).get("survey", surveys.DEFAULT).split("_v")[0]
+    survey = survey if survey in surveys.NAMES else surveys.DEFAULT
     c1, c2, c3 = st.columns(3)
     cpus = os.cpu_count() or 1
     nconsumers = c1.number_input("Processes", min_value=1, max_value=max(1, min(10, cpus * 2)),
@@ -63,7 +66,7 @@ with st.container(border=True):
                                  help="Parallel consumers (at most one per Kafka partition: 10).")
     batchsize = c2.number_input("Batch size (alerts per file)", min_value=100, max_value=100_000,
                                 value=5000, step=500, key="download_batchsize")
-    partitionings = ["classId", "time", "none"] if survey == "elasticc" else ["finkclass", "tnsclass", "time", "none"]
+    partitionings = list(surveys.get(survey).partitionings)
     partitionby = c3.selectbox("Partition folders by", partitionings, key=f"download_partitionby_{survey}",
                                help="Hive-style folders (finkclass=SN candidate/...); none = one flat folder.")
     outdir = st.text_input("Output folder", value=str(services.download_dir(settings, topic) / "parquet"),

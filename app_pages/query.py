@@ -6,17 +6,48 @@ import streamlit as st
 
 from components import charts, fmt, services, widgets, xmatch_widget
 from engine.content import content_options
+from engine import surveys
 from engine.errors import UserError
 from engine.query import JobSpec, parse_conditions_text
 from kafka_io.topics import client_command
 
 settings = services.get_settings()
 ss = st.session_state
-ss.setdefault("survey", "ztf")
+ss.setdefault("survey", surveys.DEFAULT)
 
 st.title("Define your query")
 st.caption("Choose what to transfer; the estimate on the right follows every change. "
            "A **test job** publishes a handful of alerts so you can try the download first.")
+
+
+def apply_uploaded_spec(spec) -> None:
+    """Fill the widgets from a validated JobSpec (before they are drawn)."""
+    s = spec.survey
+    ss["survey"] = s
+    ss[f"nights_{s}"] = (spec.start, spec.stop)
+    ss[f"conditions_{s}"] = "\n".join(spec.conditions)
+    ss[f"content_{s}"] = spec.content
+    ss[f"fields_{s}"] = list(spec.fields)
+    ss[f"filters_{s}"] = list(spec.filters)
+    groups = services.class_groups(s)
+    for group, labels in groups.items():
+        ss[f"classes_{s}_{group}"] = [c for c in spec.classes if c in labels and c != "allclasses"]
+
+
+with st.expander("Load a configuration (YAML)", icon=":material/upload_file:"):
+    upload = st.file_uploader("Job spec YAML (as downloaded after a submission)", type=["yml", "yaml"],
+                              key="spec_upload")
+    if upload is not None and ss.get("_spec_upload_id") != upload.file_id:
+        try:
+            loaded = services.load_spec_yaml(upload.getvalue())
+            ss["_spec_upload_id"] = upload.file_id
+            apply_uploaded_spec(loaded)
+            ss["_spec_upload_ok"] = f"Loaded {upload.name}: {loaded.survey}, {loaded.start} to {loaded.stop}."
+            st.rerun()
+        except UserError as exc:
+            widgets.show_user_error(exc)
+    if ss.get("_spec_upload_ok"):
+        st.success(ss["_spec_upload_ok"], icon=":material/check:")
 
 left, right = st.columns([1.2, 1], gap="large")
 
@@ -58,11 +89,18 @@ with left:
             st.caption(f"{len(classes)} class(es) chosen; an alert matching any of them is selected.")
         else:
             st.caption("No class chosen: every class is selected.")
+        filter_captions = services.filter_labels(survey)
+        fink_filters: list[str] = []
+        if filter_captions:
+            fink_filters = st.multiselect(
+                "Fink filters and blocks (all must hold; NOT negates)", list(filter_captions),
+                key=f"filters_{survey}", format_func=filter_captions.get, placeholder="no filter",
+                help="Vetted Fink expressions, run by the same condition compiler. The estimate "
+                     "multiplies by each measured yield (1 - yield for NOT).")
 
     with st.container(border=True):
         st.markdown("##### 4 · Conditions")
-        example = ("candidate.magpsf < 19.5\ncandidate.drb > 0.8" if survey == "ztf"
-                   else "diaSource.psFlux > 0\ndiaSource.snr > 5")
+        example = surveys.get(survey).example_conditions
         conditions_text = st.text_area(
             "One SQL condition per line (all must hold)", key=f"conditions_{survey}", height=110,
             placeholder=example,
@@ -95,9 +133,21 @@ with left:
         st.markdown("##### 5 · Content")
         choices = content_options(survey)
         by_key = {c["key"]: c for c in choices}
+        by_key["custom"] = {"key": "custom", "label": "Custom fields"}
         content = st.radio("Content", list(by_key), key=f"content_{survey}", horizontal=True,
                            label_visibility="collapsed",
                            format_func=lambda k: by_key[k]["label"])
+        chosen_fields: list[str] = []
+        if content == "custom":
+            options = services.field_options(settings, survey)
+            info = {r.field: f"{r.field}  ·  {r.type}" + (f"  ·  {fmt.bytes_h(r.bytes)}" if r.bytes == r.bytes
+                                                          and r.bytes is not None else "")
+                    for r in options.itertuples()}
+            chosen_fields = st.multiselect(
+                "Fields or whole sections (type · measured bytes per alert)", list(info), key=f"fields_{survey}",
+                format_func=info.get, placeholder="e.g. diaSource.psfFlux, xm",
+                help="`a.b` is published as a root column `b`; a section keeps its structure. The column "
+                     "the client partitions on is always added.")
         content_note = st.empty()  # filled once the estimate gives the size measured on this archive
 
     xmatch_options, xmatch_ok = xmatch_widget.xmatch_inputs(settings, survey)
@@ -111,8 +161,12 @@ with right:
     else:
         try:
             spec = JobSpec(survey=survey, start=night_range[0], stop=night_range[1],
-                           classes=classes or ["allclasses"], conditions=conditions_text, content=content,
+                           classes=classes or ["allclasses"], conditions=conditions_text,
+                           content=content, fields=chosen_fields, filters=fink_filters,
                            xmatch=xmatch_options, dataset=dataset_options)
+            if content == "custom" and not chosen_fields:
+                spec = None
+                st.info("Pick at least one field for a custom content.", icon=":material/checklist:")
         except UserError as exc:
             widgets.show_user_error(exc)
 

@@ -1,6 +1,6 @@
 """``fink-transfer app``: everything a first-time user needs, in one command.
 
-Starts (or finds) the Kafka broker, builds a small demo archive for each survey that has none
+Starts (or finds) the Kafka broker, builds a small demo archive for each registered survey that has none
 (ZTF: ``--demo-nights`` nights; ELASTICC: a smaller one), then replaces this process with
 ``streamlit run`` on the installed ``app_pages/streamlit_app.py``. The data directory is pinned
 in the environment, so the app and every job or download it launches use the same folders
@@ -16,9 +16,10 @@ from pathlib import Path
 from app_pages import app_script
 from engine.errors import UserError
 
-# First night of the demo archives: ZTF demo nights straddle the 2021 -> 2022 schema change
-# (so the era warning can be seen), ELASTICC ones sit in the challenge period.
-DEMO_START = {"ztf": "2021-12-20", "elasticc": "2023-11-27"}
+from engine import surveys
+
+# First night of each survey's demo archive (declared by the survey).
+DEMO_START = {name: surveys.get(name).demo_start for name in surveys.NAMES}
 
 
 def register(sub) -> None:
@@ -70,8 +71,8 @@ def run(args) -> int:
     settings = load_settings()
     print(f"Kafka: {ensure_broker(settings)}", flush=True)
     if not args.no_demo:
-        plan = {"ztf": (args.demo_nights, args.demo_alerts_per_night),
-                "elasticc": (min(args.demo_nights, 10), max(100, args.demo_alerts_per_night // 4))}
+        plan = {name: surveys.get(name).demo_plan(args.demo_nights, args.demo_alerts_per_night)
+                for name in surveys.NAMES}
         for survey, (nights, per_night) in plan.items():
             if not has_archive(settings, survey):
                 build_demo_archive(settings, survey, nights, per_night)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from engine import surveys
 from engine.errors import UserError
 
 
@@ -20,7 +21,7 @@ def register(sub) -> None:
     actions = p.add_subparsers(dest="archive_action", metavar="ACTION")
 
     b = actions.add_parser("build", help="write a synthetic night-partitioned archive (real schemas and class mix)")
-    b.add_argument("--survey", required=True, help="ztf or elasticc")
+    b.add_argument("--survey", required=True, help=" or ".join(surveys.NAMES))
     b.add_argument("--start", required=True, help="first night, YYYY-MM-DD")
     b.add_argument("--nights", type=int, default=3, help="number of consecutive nights (default 3)")
     b.add_argument("--alerts-per-night", type=int, default=1000, help="alerts per night (default 1000)")

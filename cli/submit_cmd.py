@@ -6,18 +6,25 @@ or a broker that is down is one line on stderr, exit code 2, and nothing is publ
 
 from __future__ import annotations
 
+from engine import surveys
+
 
 def register(sub) -> None:
     p = sub.add_parser("submit", help="validate and start a transfer job (prints its topic)")
     p.add_argument("--spec", help="job spec YAML/JSON file (flags below override its keys)")
-    p.add_argument("--survey", choices=("ztf", "elasticc"))
+    p.add_argument("--survey", choices=surveys.NAMES)
     p.add_argument("--start", help="first night, YYYY-MM-DD")
     p.add_argument("--stop", help="last night, YYYY-MM-DD (inclusive; default: start)")
     p.add_argument("--class", dest="classes", action="append", metavar="LABEL",
                    help="class label (repeatable): Fink class, '(SIMBAD) x', '(TNS) x', classId, allclasses")
     p.add_argument("--condition", dest="conditions", action="append", metavar="SQL",
                    help="SQL condition (repeatable, AND-ed), e.g. 'candidate.magpsf > 19.5'")
-    p.add_argument("--content", choices=("lightcurve", "cutouts", "full"))
+    p.add_argument("--content", help="content preset of the survey (default: the survey's first), "
+                   "e.g. lightcurve, cutouts, full")
+    p.add_argument("--field", dest="fields", action="append", metavar="NAME",
+                   help="publish only these fields or sections (repeatable), e.g. diaSource.psfFlux, xm")
+    p.add_argument("--filter", dest="filters", action="append", metavar="NAME",
+                   help="Fink filter or block (repeatable, AND-ed), 'NOT name' negates, e.g. in_tns, 'NOT b_is_new'")
     p.add_argument("--limit", type=int, help="publish at most N alerts")
     p.add_argument("--topic", help="topic name (default: generated ftransfer_<survey>_<date>_<n>)")
     x = p.add_argument_group("cross-match with your catalogue (engine.xmatch)")
@@ -58,7 +65,7 @@ def build_spec(args, settings=None, user=None) -> dict:
             raise UserError(f"spec file {args.spec} is not valid YAML/JSON") from exc
         if not isinstance(spec, dict):
             raise UserError(f"spec file {args.spec} must hold a mapping")
-    for key in ("survey", "start", "stop", "content", "limit", "topic", "classes", "conditions"):
+    for key in ("survey", "start", "stop", "content", "fields", "filters", "limit", "topic", "classes", "conditions"):
         value = getattr(args, key)
         if value is not None:
             spec[key] = value
@@ -70,8 +77,7 @@ def build_spec(args, settings=None, user=None) -> dict:
                "sample_fraction": args.sample_fraction, "seed": args.seed, "split": args.split}
     if any(v is not None for v in dataset.values()):
         spec["dataset"] = {**(spec.get("dataset") or {}), **{k: v for k, v in dataset.items() if v is not None}}
-    spec.setdefault("survey", "ztf")
-    spec.setdefault("content", "lightcurve")
+    spec.setdefault("survey", surveys.DEFAULT)
     spec.setdefault("classes", ["allclasses"])
     spec.setdefault("conditions", [])
     if spec.get("start") and not spec.get("stop"):

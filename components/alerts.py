@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from engine import surveys
+
 # Structs whose scalar fields are lifted to top level (first one wins on a name clash).
-LIFTED_STRUCTS = ("candidate", "diaSource", "diaObject")
+LIFTED_STRUCTS = tuple(dict.fromkeys(s for n in surveys.NAMES for s in surveys.get(n).explore_structs))
 HEAVY = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
-ZTF_FILTERS = {1: "g", 2: "r", 3: "i"}
+BAND_LABELS = {k: v for n in surveys.NAMES for k, v in surveys.get(n).band_labels.items()}
 
 
 @dataclass(frozen=True)
@@ -60,24 +62,20 @@ def _first(df: pd.DataFrame, *candidates: str) -> str | None:
 
 
 def columns_for(df: pd.DataFrame) -> Roles:
-    flux = _first(df, "psFlux")
-    return Roles(
-        object_id=_first(df, "objectId", "diaObjectId"),
-        ra=_first(df, "ra"),
-        dec=_first(df, "dec", "decl"),
-        cls=_first(df, "finkclass", "classId"),
-        time=_first(df, "jd", "midPointTai", "midpointMjdTai"),
-        value=_first(df, "magpsf") or flux,
-        error=_first(df, "sigmapsf") or _first(df, "psFluxErr"),
-        band=_first(df, "fid", "filterName", "band"),
-        history=_first(df, "prv_candidates", "prvDiaSources"),
-        is_magnitude=flux is None,
-    )
+    """The roles of the survey whose explore columns best match ``df`` (engine.surveys)."""
+    def score(name):
+        return sum(_first(df, *cols) is not None for cols in surveys.get(name).explore_roles.values())
+
+    best = surveys.get(max(surveys.NAMES, key=score))  # ties: the first registered survey
+    pick = {role: _first(df, *cols) for role, cols in best.explore_roles.items()}
+    return Roles(**{role: pick.get(role) for role in ("object_id", "ra", "dec", "cls", "time", "value", "error",
+                                                      "band", "history")},
+                 is_magnitude=best.explore_magnitudes)
 
 
 def band_name(value) -> str:
     if isinstance(value, (int, float)) and not pd.isna(value):
-        return ZTF_FILTERS.get(int(value), str(int(value)))
+        return BAND_LABELS.get(int(value), str(int(value)))
     return str(value)
 
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from engine import surveys
 from engine.errors import UserError
 
-SURVEY_LABELS = {"ztf": "ZTF", "elasticc": "ELAsTiCC"}
+SURVEY_LABELS = surveys.labels()
 LOG = logging.getLogger("fink_transfer.app")
 
 
@@ -389,3 +390,51 @@ def folder_mtime(folder) -> float:
     from kafka_io.consumer.writer import folder_mtime as mtime
 
     return mtime(folder)
+
+
+# ------------------------------------------------------------------ content fields, filters, YAML
+
+@user_errors
+def field_options(settings, survey: str):
+    """Every selectable field or section with its type and measured Avro bytes per alert."""
+    import pandas as pd
+
+    from engine.content import selectable_fields
+    from engine.stats import field_bytes
+
+    try:
+        measured = field_bytes(settings.archive_dir(survey))
+    except Exception:  # noqa: BLE001 - no archive yet: types only
+        measured = {}
+    import pyarrow as pa
+
+    def kind(t):
+        return "array" if pa.types.is_list(t) else "struct" if pa.types.is_struct(t) else \
+            "map" if pa.types.is_map(t) else str(t)
+
+    rows = [(name, kind(f.type), measured.get(name)) for name, f in selectable_fields(survey).items()]
+    return pd.DataFrame(rows, columns=["field", "type", "bytes"])
+
+
+def filter_labels(survey: str) -> dict[str, str]:
+    """``{label: caption}`` for the filter picker: each filter/block and its NOT."""
+    from engine.fink_filters import options
+
+    out = {}
+    for f in options(survey):
+        out[f.name] = f"{f.name} — {f.description} (yield {f.yield_:.3g})"
+    for f in options(survey):
+        out[f"NOT {f.name}"] = f"NOT {f.name} (yield {1 - f.yield_:.3g})"
+    return out
+
+
+@user_errors
+def load_spec_yaml(data: bytes):
+    """An uploaded configuration -> a validated JobSpec (the CLI's rules, one-line errors)."""
+    from engine.query import JobSpec
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError("the configuration file is not UTF-8 text") from None
+    return JobSpec.from_yaml(text)

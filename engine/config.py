@@ -21,9 +21,9 @@ from typing import Any, Mapping
 import yaml
 
 from engine.errors import UserError
+from engine.surveys import NAMES as SURVEYS
 
 ENV_PREFIX = "FINK_TRANSFER_"
-SURVEYS = ("ztf", "elasticc")
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
-"""Content types (what each alert carries) and the ONE projection every engine applies.
+"""Content presets (what each alert carries) and the ONE projection every engine applies.
 
 Why one place: the Spark path, the single-machine path, the statistics index and the published
 ``<topic>_schema`` must agree on the columns of an alert, or the consumer cannot decode it.
 The output schema derives from the unified archive schema only, so it is the same whatever
-nights (eras) a job reads. Column lists follow the real 2023 service (fink.md 6.5).
+nights (eras) a job reads. Each survey declares its presets as a list of
+:class:`engine.surveys.OutputColumn` (an output field and the archive path it comes from, so
+``candidate.magpsf`` can be published flat as ``magpsf``), in ``engine.surveys.<survey>``.
 
-Input of :func:`project`: a batch of the unified archive schema (+ ``year/month/day``) with
-``finkclass``/``tnsclass`` appended by the classification (ZTF). Columns absent from the batch
-(pruned or missing) come out as nulls of the output type.
+Input of :func:`project`: a batch of the unified archive schema (+ ``year/month/day``) with the
+survey's class columns appended by its classification. Columns absent from the batch (pruned or
+missing) come out as nulls of the output type.
 """
 
 from __future__ import annotations
@@ -17,60 +19,21 @@ import dataclasses
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine import surveys
 from engine.errors import UserError
+from engine.surveys import PARTITION_FIELDS, Content, OutputColumn  # noqa: F401 - re-exported
 
-
-@dataclasses.dataclass(frozen=True)
-class Content:
-    key: str
-    label: str
-    bytes_per_alert: int  # nominal size of one real alert (the real portal's labels)
-
-
-CONTENTS = {
-    "ztf": {
-        "lightcurve": Content("lightcurve", "Lightcurve (~1.4 KB/alert)", 1_400),
-        "cutouts": Content("cutouts", "Cutouts (~41 KB/alert)", 41_000),
-        "full": Content("full", "Full packet (~55 KB/alert)", 55_000),
-    },
-    "elasticc": {
-        "full": Content("full", "Full packet (~1.4 KB/alert)", 1_400),
-    },
-}
-
-LIGHTCURVE_CANDIDATE = ("magpsf", "sigmapsf", "fid", "jd", "ra", "dec")
-CUTOUT_CANDIDATE = ("magpsf", "ra", "dec", "jd")
-CUTOUTS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
-# COLS_FINK of the 2023 job: appended when present in the archive schema.
-COLS_FINK = ("finkclass", "tnsclass", "cdsxmatch", "roid", "mulens", "DR3Name", "Plx", "e_Plx", "gcvs",
-             "vsx", "snn_snia_vs_nonia", "snn_sn_vs_all", "rf_snia_vs_nonia", "rf_kn_vs_nonkn",
-             "tracklet", "x4lac", "x3hsp", "mangrove", "t2", "anomaly_score", "lc_features_g",
-             "lc_features_r")
-CLASS_FIELDS = (pa.field("finkclass", pa.string()), pa.field("tnsclass", pa.string()))
-PARTITION_FIELDS = (pa.field("year", pa.int32()), pa.field("month", pa.int32()), pa.field("day", pa.int32()))
-# Inputs of engine.classification (finkclass from the Fink scores, tnsclass from candidate ra/dec).
-ZTF_CLASSIFICATION_INPUTS = ("candidate", "cdsxmatch", "roid", "mulens", "snn_snia_vs_nonia",
-                             "snn_sn_vs_all", "rf_snia_vs_nonia", "rf_kn_vs_nonkn", "tracklet")
-# The ``candidate`` fields engine.classification reads (finkclass rules + TNS cross-match).
-ZTF_CLASSIFICATION_CANDIDATE = ("ndethist", "drb", "classtar", "jd", "jdstarthist", "ra", "dec")
+CUSTOM = "custom"             # JobSpec.content when a field list is given
+FIELDS_PREFIX = "fields="     # selector of a field list: "fields=diaSource.psfFlux,xm"
 
 
 def content_options(survey: str) -> list[dict]:
     """``[{"key", "label", "bytes_per_alert"}]`` for the UI, in display order."""
-    return [dataclasses.asdict(c) for c in _contents(survey).values()]
+    return [dataclasses.asdict(c) for c in surveys.get(survey).contents.values()]
 
 
 def content_info(survey: str, content: str) -> Content:
-    contents = _contents(survey)
-    if content not in contents:
-        raise UserError(f"unknown content {content!r} for {survey}: choose one of {', '.join(contents)}")
-    return contents[content]
-
-
-def _contents(survey: str) -> dict:
-    if survey not in CONTENTS:
-        raise UserError(f"unknown survey {survey!r}: choose one of {', '.join(CONTENTS)}")
-    return CONTENTS[survey]
+    return surveys.get(survey).content(content)
 
 
 def _unified(survey: str) -> pa.Schema:
@@ -85,27 +48,68 @@ def _string_if_time(field: pa.Field) -> pa.Field:
     return field
 
 
+def selector(content: str, fields=()) -> str:
+    """What engines carry as "the content": a preset key, or ``fields=a.b,c`` for a field list."""
+    return FIELDS_PREFIX + ",".join(fields) if fields else content
+
+
+def output_columns(survey: str, content: str) -> list:
+    """The survey's OutputColumns for a preset or a field-list selector (one-line errors)."""
+    s = surveys.get(survey)
+    if content.startswith(FIELDS_PREFIX):
+        return custom_columns(survey, [f for f in content[len(FIELDS_PREFIX):].split(",") if f])
+    s.content(content)
+    return s.output_columns(content, _unified(survey))
+
+
+def selectable_fields(survey: str) -> dict[str, pa.Field]:
+    """Every name a field list may hold: whole columns/sections and their ``section.field``s."""
+    s = surveys.get(survey)
+    out = {}
+    for f in list(_unified(survey)) + list(s.classification_fields):
+        out[f.name] = f
+        if pa.types.is_struct(f.type):
+            for child in f.type:
+                out[f"{f.name}.{child.name}"] = child
+    return out
+
+
+def nearest_field(survey: str, name: str) -> str:
+    import difflib
+
+    names = list(selectable_fields(survey))
+    return (difflib.get_close_matches(name, names, n=1, cutoff=0.0) or names[:1])[0]
+
+
+def custom_columns(survey: str, fields) -> list[OutputColumn]:
+    """A field list -> output columns: ``a.b`` published flat as ``b``, a section ``a`` whole,
+    plus the survey's ``custom_required`` value (the client partitions on it) when missing."""
+    s = surveys.get(survey)
+    available = selectable_fields(survey)
+    cols: list[OutputColumn] = []
+    for name in [str(f).strip() for f in fields if str(f).strip()]:
+        if name not in available:
+            raise UserError(f"unknown field {name!r} for {s.label}: did you mean {nearest_field(survey, name)!r}?")
+        path = tuple(name.split(".", 1))
+        col = OutputColumn(pa.field(path[-1], available[name].type), path)
+        clash = next((c for c in cols if c.field.name == col.field.name), None)
+        if clash is not None and clash.path != path:
+            raise UserError(f"fields {'.'.join(clash.path)!r} and {name!r} would both be published as "
+                            f"column {col.field.name!r}: keep one")
+        if clash is None:
+            cols.append(col)
+    need = s.custom_required
+    if need and not any(c.path == need or c.path == need[:1] for c in cols):
+        col = OutputColumn(pa.field(need[-1], available[".".join(need)].type), need)
+        if any(c.field.name == col.field.name for c in cols):
+            raise UserError(f"column {col.field.name!r} is reserved for {'.'.join(need)} (partitioning)")
+        cols.append(col)
+    return cols
+
+
 def output_arrow_schema(survey: str, content: str) -> pa.Schema:
     """The Arrow schema of projected batches (timestamps already strings)."""
-    content_info(survey, content)
-    unified = _unified(survey)
-    if survey == "elasticc":
-        fields = [_string_if_time(f) for f in unified] + list(PARTITION_FIELDS)
-        return pa.schema(fields)
-    if content == "full":
-        names = set(unified.names)
-        fields = [_string_if_time(f) for f in unified] + list(PARTITION_FIELDS)
-        fields += [f for f in CLASS_FIELDS if f.name not in names]
-        return pa.schema(fields)
-    cand = unified.field("candidate").type
-    picks = LIGHTCURVE_CANDIDATE if content == "lightcurve" else CUTOUT_CANDIDATE
-    fields = [unified.field("objectId"), unified.field("candid")]
-    fields += [pa.field(name, cand.field(name).type) for name in picks]
-    if content == "cutouts":
-        fields += [unified.field(c) for c in CUTOUTS]
-    available = {f.name: f for f in list(unified) + list(CLASS_FIELDS)}
-    fields += [_string_if_time(available[c]) for c in COLS_FINK if c in available]
-    return pa.schema(fields)
+    return pa.schema([_string_if_time(c.field) for c in output_columns(survey, content)])
 
 
 def output_avro_schema(survey: str, content: str) -> dict:
@@ -122,13 +126,8 @@ def columns_needed(survey: str, content: str, conditions=()) -> list[str]:
     Partition and classification columns are not archive columns and are left out.
     """
     unified = _unified(survey)
-    out = output_arrow_schema(survey, content)
-    wanted = []
-    if survey == "ztf" and content != "full":
-        wanted += ["objectId", "candid", "candidate"]
-    wanted += [n for n in out.names if n in unified.names]
-    if survey == "ztf":
-        wanted += list(ZTF_CLASSIFICATION_INPUTS)
+    wanted = [c.path[0] for c in output_columns(survey, content)]
+    wanted += list(surveys.get(survey).classification_inputs)
     for cond in conditions:
         cols = cond.columns_used if hasattr(cond, "columns_used") else [cond]
         wanted += [str(c).split(".", 1)[0] for c in cols]
@@ -139,38 +138,42 @@ def columns_needed(survey: str, content: str, conditions=()) -> list[str]:
 def candidate_fields_needed(survey: str, content: str) -> tuple[str, ...] | None:
     """The ``candidate`` fields that classification + projection of ``content`` read.
 
-    None = the whole struct (full content, ELASTICC). Why: an engine that must move rows across
-    a boundary (Spark -> Python) can ship these ~10 fields instead of all ~100 (spark_job).
+    None = the whole struct. Why: an engine that must move rows across a boundary
+    (Spark -> Python) can ship these ~10 fields instead of all ~100 (spark_job).
     """
-    content_info(survey, content)
-    if survey != "ztf" or content == "full":
+    if content.startswith(FIELDS_PREFIX):
         return None
-    picks = LIGHTCURVE_CANDIDATE if content == "lightcurve" else CUTOUT_CANDIDATE
-    return tuple(dict.fromkeys(picks + ZTF_CLASSIFICATION_CANDIDATE))
+    s = surveys.get(survey)
+    s.content(content)
+    return s.candidate_fields_needed(content)
 
 
 # ----------------------------------------------------------------------------- projection
 
 def project(batch: pa.RecordBatch, survey: str, content: str) -> pa.RecordBatch:
     """The output columns of ``content``, in ``output_arrow_schema`` order and types."""
-    target = output_arrow_schema(survey, content)
+    cols = output_columns(survey, content)
+    target = pa.schema([_string_if_time(c.field) for c in cols])
     if isinstance(batch, pa.Table):
         batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else \
             pa.RecordBatch.from_pylist([], schema=batch.schema)
-    names = batch.schema.names
     n = batch.num_rows
-    cand = batch.column("candidate") if "candidate" in names else None
-    flat = set()
-    if survey == "ztf" and content in ("lightcurve", "cutouts"):
-        flat = set(LIGHTCURVE_CANDIDATE if content == "lightcurve" else CUTOUT_CANDIDATE)
-    arrays = []
-    for field in target:
-        if field.name in flat:
-            arr = cand.field(field.name) if cand is not None else None
-        else:
-            arr = batch.column(field.name) if field.name in names else None
-        arrays.append(_conform(arr, field.type, n))
+    arrays = [_conform(_value(batch, c.path), field.type, n) for c, field in zip(cols, target)]
     return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+def _value(batch, path: tuple[str, ...]):
+    """The array at ``path`` (top-level column, then struct fields), None if absent."""
+    if path[0] not in batch.schema.names:
+        return None
+    arr = batch.column(path[0])
+    for name in path[1:]:
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if not pa.types.is_struct(arr.type) or arr.type.get_field_index(name) < 0:
+            return None
+        arr = arr.field(name)
+    return arr
 
 
 def _conform(arr, target: pa.DataType, n: int) -> pa.Array:

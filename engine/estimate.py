@@ -61,10 +61,32 @@ def download_seconds(n_alerts: int, nbytes: int) -> float:
 
 
 def load_index(archive_dir) -> pd.DataFrame:
-    """The statistics index as pandas (engine.stats writes it)."""
-    from engine.stats import read_index
+    """The statistics index as pandas (engine.stats writes it), with the measured bytes per
+    field in ``attrs["field_bytes"]`` (for field lists)."""
+    from engine.stats import field_bytes, read_index
 
-    return read_index(archive_dir).to_pandas()
+    index = read_index(archive_dir).to_pandas()
+    try:
+        index.attrs["field_bytes"] = field_bytes(archive_dir)
+    except Exception:  # noqa: BLE001 - an index without field sizes: the estimate falls back to types
+        index.attrs["field_bytes"] = {}
+    return index
+
+
+# Bytes per value when a field was not measured (the portal's table, MU L152-222).
+TYPE_BYTES = {"float": 4, "double": 8, "int32": 4, "int64": 8, "string": 8, "bool": 1, "binary": 19_200}
+
+
+def custom_bytes_per_alert(spec: JobSpec, index: pd.DataFrame) -> float:
+    """Avro bytes of one alert of a field list: the measured size of each published column."""
+    from engine.content import output_columns
+
+    measured = index.attrs.get("field_bytes") or {}
+    total = 0.0
+    for col in output_columns(spec.survey, spec.selector):
+        name = ".".join(col.path)
+        total += measured.get(name, TYPE_BYTES.get(str(col.field.type), 8))
+    return total
 
 
 def class_mask(index: pd.DataFrame, survey: str, classes) -> pd.Series:
@@ -81,10 +103,20 @@ def estimate(spec: JobSpec, index: pd.DataFrame, archive_dir=None) -> Estimate:
     """``archive_dir``: needed for the cross-match footprint (per-night alert cells, cached)."""
     t0 = time.perf_counter()
     start, stop = spec.start.isoformat(), spec.stop.isoformat()
+    attrs = dict(index.attrs)
     in_range = index[(index["night"] >= start) & (index["night"] <= stop)]
     total = int(in_range["n_alerts"].sum())
     selected = in_range[class_mask(in_range, spec.survey, spec.classes)]
+    from engine.fink_filters import yield_factor
+
     col = f"bytes_{spec.content}"
+    factor = yield_factor(spec.survey, spec.filters)   # the portal's rule: x yield, 1 - yield for NOT
+    if factor != 1.0:
+        selected = selected.assign(n_alerts=selected["n_alerts"] * factor)
+    if col not in selected.columns:   # a field list: measured bytes per field (engine.stats.field_bytes)
+        selected = selected.assign(**{col: selected["n_alerts"] * custom_bytes_per_alert(spec, attrs_frame(attrs))})
+    else:
+        selected = selected.assign(**{col: selected[col] * factor})
     per_night = (selected.assign(**{"class": selected["finkclass"].where(
         selected["finkclass"] != "Unknown", selected["tnsclass"])})
         .groupby(["night", "class"], as_index=False)[["n_alerts", col]].sum()
@@ -144,23 +176,24 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
     import pyarrow.compute as pc
 
     from engine.archive import reader
-    from engine.classification import classify_batch, load_tns_catalog, selected_classes_mask
+    from engine import surveys
+    from engine.classification import load_tns_catalog, selected_classes_mask
     from engine.conditions import compile_conditions
-    from engine.content import ZTF_CLASSIFICATION_INPUTS
     from engine.job.pipeline import condition_mask
     from engine.schemas import unified_arrow_schema
     from engine.taxonomy import split_class_selection
 
     t0 = time.perf_counter()
     schema = unified_arrow_schema(spec.survey)
-    compiled = compile_conditions(spec.conditions, schema)
-    columns = set(ZTF_CLASSIFICATION_INPUTS) if spec.survey == "ztf" else {"classId"}
+    compiled = compile_conditions(spec.all_conditions(), schema)
+    survey = surveys.get(spec.survey)
+    columns = set(survey.classification_inputs)
     for c in compiled:
         columns |= {name for name in c.top_columns if name in schema.names}
     columns = [n for n in schema.names if n in columns]
     selection = split_class_selection(list(spec.classes), spec.survey)
     needs_class = selection is not None or any(c.needs_classification for c in compiled)
-    tns = load_tns_catalog(archive_dir) if (needs_class and spec.survey == "ztf") else None
+    tns = load_tns_catalog(archive_dir) if needs_class else None
     duckdb_sql = [c.duckdb_sql for c in compiled]
 
     from types import SimpleNamespace
@@ -183,7 +216,7 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
         scanned += batch.num_rows
         batch = dataset.before_selection(batch, options)  # the cross-match and the sample, for real
         if needs_class:
-            batch = classify_batch(batch, tns)
+            batch = survey.classify(batch, tns)
             if selection is not None:
                 batch = batch.filter(selected_classes_mask(batch, *selection))
         if batch.num_rows:
@@ -236,3 +269,9 @@ def synthetic_index(nights: int = 30, classes: int = 200, start: dt.date = dt.da
                          n * 1400, n * 41_000, n * 55_000))
     return pd.DataFrame(rows, columns=["night", "finkclass", "tnsclass", "era", "n_alerts",
                                        "bytes_lightcurve", "bytes_cutouts", "bytes_full"])
+
+
+def attrs_frame(attrs: dict) -> pd.DataFrame:
+    frame = pd.DataFrame()
+    frame.attrs.update(attrs)
+    return frame

@@ -14,11 +14,10 @@ import datetime as dt
 import json
 from typing import Any
 
+from engine import surveys
 from engine.errors import UserError
 
-SURVEYS = ("ztf", "elasticc")
-CONTENT_NAMES = ("lightcurve", "cutouts", "full")
-ELASTICC_CONTENTS = ("full",)
+SURVEYS = surveys.NAMES
 MAX_CONDITION_LENGTH = 2000
 
 
@@ -29,16 +28,17 @@ class JobSpec:
     stop: dt.date
     classes: list[str] = dataclasses.field(default_factory=lambda: ["allclasses"])
     conditions: list[str] = dataclasses.field(default_factory=list)
-    content: str = "lightcurve"
+    content: str | None = None   # None = the survey's default content; "custom" with fields
+    fields: list[str] = dataclasses.field(default_factory=list)  # field list (replaces the preset)
+    filters: list[str] = dataclasses.field(default_factory=list)  # Fink filters/blocks, "NOT x" negates
     limit: int | None = None
     topic: str | None = None
     xmatch: dict | None = None    # engine.xmatch: {path, ra, dec, id, radius_arcsec}
     dataset: dict | None = None   # engine.dataset: {max_per_class, class_column, sample_fraction, seed, split}
 
     def __post_init__(self):
-        self.survey = str(self.survey).strip().lower()
-        if self.survey not in SURVEYS:
-            raise UserError(f"unknown survey {self.survey!r}: choose one of {', '.join(SURVEYS)}")
+        survey = surveys.get(self.survey)
+        self.survey = survey.name
         self.start = _date(self.start, "start")
         self.stop = _date(self.stop, "stop")
         if self.stop < self.start:
@@ -50,9 +50,23 @@ class JobSpec:
             self.conditions = parse_conditions_text(self.conditions)
         self.conditions = [_condition(c, i + 1) for i, c in enumerate(self.conditions or [])]
         self.conditions = [c for c in self.conditions if c]
-        self.content = _content_name(self.content)
-        if self.survey == "elasticc" and self.content not in ELASTICC_CONTENTS:
-            raise UserError(f"content {self.content!r} does not exist for ELASTICC: only 'full'")
+        if isinstance(self.filters, str):
+            self.filters = [self.filters]
+        from engine.fink_filters import normalise
+
+        self.filters = normalise(self.survey, self.filters or [])
+        self.fields = _fields(self.fields)
+        if self.fields:
+            if self.content not in (None, "", "custom"):
+                raise UserError(f"content {self.content!r} cannot be combined with fields: use one or the other")
+            from engine.content import CUSTOM, custom_columns
+
+            custom_columns(self.survey, self.fields)  # unknown field: a one-line error naming the nearest
+            self.content = CUSTOM
+        elif self.content in (None, "") or str(self.content).strip().lower() == "custom":
+            self.content = survey.default_content
+        else:
+            self.content = survey.content_key(self.content)
         if self.limit is not None:
             if isinstance(self.limit, bool) or not _is_int(self.limit):
                 raise UserError(f"limit must be a whole number, got {self.limit!r}")
@@ -73,6 +87,19 @@ class JobSpec:
         self.dataset = dataset.check_options(self.dataset)
 
     # ------------------------------------------------------------------ derived
+    def all_conditions(self) -> list[str]:
+        """The SQL conditions, then those of the Fink filters (one compiler for both)."""
+        from engine.fink_filters import expressions
+
+        return list(self.conditions) + expressions(self.survey, self.filters)
+
+    @property
+    def selector(self) -> str:
+        """The content as engines carry it: the preset key or ``fields=...`` (engine.content)."""
+        from engine.content import selector
+
+        return selector(self.content, self.fields)
+
     def nights(self) -> list[dt.date]:
         """Every date of [start, stop], inclusive (nights without data are the reader's business)."""
         days = (self.stop - self.start).days
@@ -87,6 +114,8 @@ class JobSpec:
             "classes": list(self.classes),
             "conditions": list(self.conditions),
             "content": self.content,
+            "fields": list(self.fields),
+            "filters": list(self.filters),
             "limit": self.limit,
             "topic": self.topic,
             **({"xmatch": dict(self.xmatch)} if self.xmatch else {}),
@@ -180,18 +209,20 @@ def _condition(value, number: int) -> str:
     return text
 
 
-_CONTENT_ALIASES = {
-    "lightcurve": "lightcurve", "light curve": "lightcurve",
-    "cutouts": "cutouts", "cutout": "cutouts",
-    "full": "full", "full packet": "full",
-}
-
-
-def _content_name(value) -> str:
-    key = str(value).strip().lower()
-    if key not in _CONTENT_ALIASES:
-        raise UserError(f"unknown content {value!r}: choose one of {', '.join(CONTENT_NAMES)}")
-    return _CONTENT_ALIASES[key]
+def _fields(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [v for v in value.replace(",", " ").split()]
+    if not isinstance(value, (list, tuple)):
+        raise UserError(f"fields must be a list of field names, got {type(value).__name__}")
+    out = []
+    for v in value:
+        if not isinstance(v, str) or not v.strip():
+            raise UserError(f"fields must be field names such as diaSource.psfFlux, got {v!r}")
+        if v.strip() not in out:
+            out.append(v.strip())
+    return out
 
 
 def _is_int(value) -> bool:

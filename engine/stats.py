@@ -19,21 +19,34 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engine.archive import layout, reader
-from engine.classification import classify_batch, load_tns_catalog
+from engine.classification import load_tns_catalog
 
 INDEX_PATH = Path("_stats") / "index.parquet"
 SAMPLE_PER_NIGHT = 200
-CONTENTS = ("lightcurve", "cutouts", "full")
 
-INDEX_SCHEMA = pa.schema([
-    ("night", pa.string()), ("finkclass", pa.string()), ("tnsclass", pa.string()), ("era", pa.string()),
-    ("n_alerts", pa.int64()), ("bytes_lightcurve", pa.int64()), ("bytes_cutouts", pa.int64()),
-    ("bytes_full", pa.int64()),
-])
 
-# Inputs of the classification (plus candidate.ra/dec for the TNS match, inside candidate).
-ZTF_CLASS_INPUTS = ["candidate", "cdsxmatch", "roid", "mulens", "snn_snia_vs_nonia", "snn_sn_vs_all",
-                    "rf_snia_vs_nonia", "rf_kn_vs_nonkn", "tracklet"]
+def contents(survey: str) -> tuple[str, ...]:
+    """The content presets of a survey: one ``bytes_<content>`` index column each."""
+    from engine import surveys
+
+    return tuple(surveys.get(survey).contents)
+
+
+def index_schema(survey: str) -> pa.Schema:
+    return pa.schema([("night", pa.string()), ("finkclass", pa.string()), ("tnsclass", pa.string()),
+                      ("era", pa.string()), ("n_alerts", pa.int64())]
+                     + [(f"bytes_{c}", pa.int64()) for c in contents(survey)])
+
+
+def _classify(batch, survey: str, tns):
+    """The survey's classification, with finkclass/tnsclass = Unknown when it has none."""
+    from engine import surveys
+
+    batch = surveys.get(survey).classify(batch, tns)
+    for name in ("finkclass", "tnsclass"):
+        if name not in batch.schema.names:
+            batch = batch.append_column(name, pa.array(["Unknown"] * batch.num_rows, pa.string()))
+    return batch
 
 
 def measure_avro_bytes(table: pa.Table, survey: str) -> dict[str, float]:
@@ -46,29 +59,31 @@ def measure_avro_bytes(table: pa.Table, survey: str) -> dict[str, float]:
     from engine.avro.encoder import encode_to_arrow
 
     out = {}
-    for content in CONTENTS:
+    for content in contents(survey):
         if table.num_rows == 0:
             out[content] = 0.0
             continue
         batch = table.combine_chunks().to_batches()[0]
-        key = content if survey == "ztf" else "full"  # ELASTICC: full packet only
-        encoded = encode_to_arrow(content_mod.project(batch, survey, key), content_mod.output_avro_schema(survey, key))
+        encoded = encode_to_arrow(content_mod.project(batch, survey, content),
+                                  content_mod.output_avro_schema(survey, content))
         out[content] = (pc.sum(pc.binary_length(encoded)).as_py() or 0) / table.num_rows
     return out
 
 
 def night_stats(archive_dir, night: dt.date, survey: str, tns) -> pa.Table:
     """Index rows of one night."""
-    columns = ["classId"] if survey == "elasticc" else ZTF_CLASS_INPUTS
+    from engine import surveys
+
+    columns = list(surveys.get(survey).classification_inputs) or None
     tables = []
     for batch in reader.read_arrow(archive_dir, [night], columns=columns, batch_size=20000):
-        b = classify_batch(batch, tns)
+        b = _classify(batch, survey, tns)
         tables.append(pa.table([b.column("finkclass"), b.column("tnsclass")], names=["finkclass", "tnsclass"]))
     if not tables:
-        return INDEX_SCHEMA.empty_table()
+        return index_schema(survey).empty_table()
     classes = pa.concat_tables(tables)
     counts = classes.group_by(["finkclass", "tnsclass"]).aggregate([("finkclass", "count")])
-    sample = _sample(archive_dir, night, tns)
+    sample = _sample(archive_dir, night, survey, tns)
     per_alert = measure_avro_bytes(sample, survey)
     n = counts.column("finkclass_count").to_numpy().astype(np.int64)
     k = len(n)
@@ -77,13 +92,13 @@ def night_stats(archive_dir, night: dt.date, survey: str, tns) -> pa.Table:
         "finkclass": counts.column("finkclass"), "tnsclass": counts.column("tnsclass"),
         "era": pa.array([reader.era_of(survey, night)] * k, pa.string()),
         "n_alerts": pa.array(n, pa.int64()),
-        **{f"bytes_{c}": pa.array(np.round(n * per_alert[c]).astype(np.int64), pa.int64()) for c in CONTENTS},
-    }, schema=INDEX_SCHEMA)
+        **{f"bytes_{c}": pa.array(np.round(n * per_alert[c]).astype(np.int64), pa.int64()) for c in contents(survey)},
+    }, schema=index_schema(survey))
 
 
-def _sample(archive_dir, night: dt.date, tns) -> pa.Table:
+def _sample(archive_dir, night: dt.date, survey: str, tns) -> pa.Table:
     for batch in reader.read_arrow(archive_dir, [night], batch_size=SAMPLE_PER_NIGHT):
-        return pa.Table.from_batches([classify_batch(batch, tns)])
+        return pa.Table.from_batches([_classify(batch, survey, tns)])
     return pa.table({})
 
 
@@ -102,12 +117,13 @@ def build_index(archive_dir, progress: bool = False) -> Path:
             bar.update(1)
     if bar:
         bar.close()
-    table = pa.concat_tables(parts) if parts else INDEX_SCHEMA.empty_table()
+    table = pa.concat_tables(parts) if parts else index_schema(survey).empty_table()
     path = Path(archive_dir) / INDEX_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     pq.write_table(table, tmp)
     tmp.replace(path)
+    write_field_bytes(archive_dir)
     return path
 
 
@@ -135,6 +151,51 @@ def summary(archive_dir) -> dict:
         "eras": sorted(idx.era.unique().tolist()),
         "classes": {k: int(v) for k, v in classes.items()},
         "tns_classes": {k: int(v) for k, v in tns.items()},
-        "bytes": {c: int(idx[f"bytes_{c}"].sum()) for c in CONTENTS},
+        "bytes": {c[len("bytes_"):]: int(idx[c].sum()) for c in idx.columns if c.startswith("bytes_")},
         "disk_bytes": int(disk),
     }
+
+
+FIELDS_PATH = Path("_stats") / "fields.parquet"
+
+
+def measure_field_bytes(archive_dir, survey: str, sample: int = SAMPLE_PER_NIGHT) -> pa.Table:
+    """Mean schemaless Avro bytes per alert of every selectable field (``engine.content``), on
+    the first night's sample: what a custom field list costs, for the estimate and the picker."""
+    from engine import content as content_mod
+    from engine.avro.encoder import encode_to_arrow
+    from engine.avro.schema import avro_schema_from_arrow
+
+    tns = load_tns_catalog(archive_dir)
+    nights = reader.list_nights(archive_dir)
+    table = _sample(archive_dir, nights[0], survey, tns) if nights else pa.table({})
+    names, types, sizes = [], [], []
+    if table.num_rows:
+        batch = table.combine_chunks().to_batches()[0].slice(0, sample)
+        for name, field in content_mod.selectable_fields(survey).items():
+            path = tuple(name.split(".", 1))
+            out = pa.field(path[-1], content_mod._string_if_time(field).type)
+            arr = content_mod._conform(content_mod._value(batch, path), out.type, batch.num_rows)
+            one = pa.RecordBatch.from_arrays([arr], schema=pa.schema([out]))
+            encoded = encode_to_arrow(one, avro_schema_from_arrow(one.schema))
+            names.append(name)
+            types.append(str(field.type) if not pa.types.is_struct(field.type) else "struct")
+            sizes.append((pc.sum(pc.binary_length(encoded)).as_py() or 0) / batch.num_rows)
+    return pa.table({"field": pa.array(names, pa.string()), "type": pa.array(types, pa.string()),
+                     "bytes": pa.array(sizes, pa.float64())})
+
+
+def write_field_bytes(archive_dir) -> Path:
+    path = Path(archive_dir) / FIELDS_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(measure_field_bytes(archive_dir, layout.detect_survey(archive_dir)), path)
+    return path
+
+
+def field_bytes(archive_dir) -> dict[str, float]:
+    """``{field: bytes per alert}``, measured once per archive (built on first use)."""
+    path = Path(archive_dir) / FIELDS_PATH
+    if not path.exists():
+        write_field_bytes(archive_dir)
+    t = pq.read_table(path).to_pydict()
+    return dict(zip(t["field"], t["bytes"]))

@@ -131,49 +131,21 @@ def elasticc_night_counts() -> dict[str, int]:
 
 
 def class_options(survey: str) -> dict[str, list[str]]:
-    """Labels for the UI multiselect, grouped as in the real portal."""
-    if survey == "elasticc":
-        return {"ELASTICC": [ALL_CLASSES] + [f"{cid}: {name}" for cid, name in sorted(ELASTICC_V1_NAMES.items())]}
-    if survey != "ztf":
-        from engine.errors import UserError
-        raise UserError(f"unknown survey {survey!r}: choose one of ztf, elasticc")
-    return {
-        "Fink": [ALL_CLASSES] + list(FINK_CLASSES),
-        "SIMBAD": [SIMBAD_PREFIX + lb for lb in simbad_labels()],
-        "TNS": [TNS_PREFIX + t for t in tns_types()],
-    }
+    """Labels for the UI multiselect, grouped as in the real portal (declared per survey)."""
+    from engine import surveys
+
+    return surveys.get(survey).class_options()
 
 
-def split_class_selection(labels: list[str] | tuple[str, ...], survey: str = "ztf"):
+def split_class_selection(labels: list[str] | tuple[str, ...], survey: str | None = None):
     """Selected labels -> (finkclass values, tnsclass values); ``None`` means no class filter.
 
-    ZTF: ``(SIMBAD) x`` -> finkclass ``x``; ``(TNS) x`` -> tnsclass ``(TNS) x`` (the value stored
-    in tnsclass); Fink classes -> finkclass. A row matches if finkclass OR tnsclass matches.
-    ELASTICC: classIds (``"111"`` or ``"111: SN Ia"``) -> finkclass values (= classId as string).
-    Raises UserError on an unknown label, so a typo never silently selects nothing.
+    The rules are the survey's (``engine.surveys.<survey>.split_class_selection``): ZTF
+    ``(SIMBAD) x`` -> finkclass ``x``, ``(TNS) x`` -> tnsclass; ELASTICC classIds. A row matches
+    if finkclass OR tnsclass matches. An unknown label is a UserError, so a typo never silently
+    selects nothing.
     """
-    from engine.errors import UserError
+    from engine import surveys
 
     labels = [str(lb).strip() for lb in labels if str(lb).strip()]
-    if not labels or ALL_CLASSES in labels:
-        return None
-    fink, tns = [], []
-    for lb in labels:
-        if survey == "elasticc":
-            cid = lb.split(":", 1)[0].strip()
-            if not cid.lstrip("-").isdigit():
-                raise UserError(f"unknown ELASTICC class {lb!r}: use a classId such as 111")
-            fink.append(str(int(cid)))
-        elif lb.startswith(TNS_PREFIX):
-            if lb[len(TNS_PREFIX):] not in tns_types():
-                raise UserError(f"unknown TNS class {lb!r}")
-            tns.append(lb)
-        elif lb.startswith(SIMBAD_PREFIX):
-            fink.append(lb[len(SIMBAD_PREFIX):])
-        elif lb in FINK_CLASSES:
-            fink.append(lb)
-        elif lb in simbad_labels():
-            fink.append(lb)
-        else:
-            raise UserError(f"unknown class {lb!r}: use a Fink class, '(SIMBAD) x', '(TNS) x' or allclasses")
-    return sorted(set(fink)), sorted(set(tns))
+    return surveys.get(survey or surveys.DEFAULT).split_class_selection(labels)

@@ -44,7 +44,10 @@ def parse_topic_name(topic: str) -> dict | None:
 def client_command(topic: str, survey: str, outdir: str | None = None) -> str:
     """The download command shown to users: valid for our fink_datatransfer and the official one.
 
-    ELASTICC packets carry ``classId`` (no finkclass), so they are partitioned by it, as on the portal.
+    The partitioning is the survey's first (ZTF finkclass, ELASTICC classId, as on the portals).
     """
-    part = "classId" if survey.startswith("elasticc") else "finkclass"
+    from engine import surveys
+
+    name = survey.split("_v", 1)[0]
+    part = surveys.get(name).partitionings[0] if name in surveys.NAMES else "none"
     return f"fink_datatransfer -topic {topic} -outdir {outdir or topic} -partitionby {part} --verbose"

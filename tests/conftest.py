@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ELASTICC_NIGHTS, ELASTICC_PER_NIGHT, ELASTICC_START, REFERENCE, ZTF_NIGHTS, \
+from tests.helpers import ELASTICC_NIGHTS, ELASTICC_PER_NIGHT, ELASTICC_START, LSST_NIGHTS, LSST_PER_NIGHT, \
+    LSST_START, REFERENCE, ZTF_NIGHTS, \
     ZTF_PER_NIGHT, ZTF_START, app_environment, ensure_archive, point_settings_at
 
 # A test using any of these fixtures (directly or through another fixture) gets the marker.
@@ -158,6 +159,7 @@ def app_settings(broker, tmp_path_factory):
     settings = load_settings()
     ensure_archive(settings, "ztf", ZTF_START, ZTF_NIGHTS, ZTF_PER_NIGHT)
     ensure_archive(settings, "elasticc", ELASTICC_START, ELASTICC_NIGHTS, ELASTICC_PER_NIGHT)
+    ensure_archive(settings, "lsst", LSST_START, LSST_NIGHTS, LSST_PER_NIGHT)
     yield settings
     mp.undo()
 

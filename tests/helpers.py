@@ -30,6 +30,7 @@ APP = ROOT / "app_pages" / "streamlit_app.py"
 
 # Small archives: ZTF nights straddle 2021 -> 2022 (two schema periods), ELASTICC a few nights.
 ZTF_START, ZTF_NIGHTS, ZTF_PER_NIGHT = "2021-12-29", 5, 150
+LSST_START, LSST_NIGHTS, LSST_PER_NIGHT = "2026-03-05", 3, 150
 ELASTICC_START, ELASTICC_NIGHTS, ELASTICC_PER_NIGHT = "2023-11-27", 3, 60
 
 
@@ -266,13 +267,35 @@ def cli(*args, env=None, timeout=180) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
+def wait_group_coordinator(bootstrap: str, group: str, topic: str, timeout: float = 60) -> None:
+    """Until the broker answers committed-offset requests for ``group``: on a fresh broker the
+    official client's first ``committed()`` can meet NOT_COORDINATOR, which it does not retry."""
+    import time
+
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    deadline = time.monotonic() + timeout
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        while True:
+            try:
+                consumer.committed([TopicPartition(topic, 0)], timeout=10)
+                return
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+    finally:
+        consumer.close()
+
+
 def official_transfer(topic: str, bootstrap: str, home: Path, outdir: Path, timeout: float = 150,
-                      maxtimeout: int = 10, attempts: int = 2):
+                      maxtimeout: int = 10, attempts: int = 2, survey: str = "ztf", extra: tuple = ()):
     """Download ``topic`` with fink-client 12.3.0's ``finkctl transfer``: the official client, unmodified.
 
-    It reads ``~/.finkclient/ztf_credentials.yml`` (v12 format, as ``finkctl register`` writes it)
+    It reads ``~/.finkclient/<survey>_credentials.yml`` (v12 format, as ``finkctl register`` writes it)
     under a private HOME and runs with its default settings (``-nconsumers -1``, the timeout of
-    the credentials file): what a user types.
+    the credentials file): what a user types; ``extra`` adds options (``-partitionby time``).
 
     Why a second attempt: once in four full-suite runs on the former embedded broker the official
     client never exited (its processes leave on a racy ``while not queue.empty(): queue.get()``,
@@ -287,12 +310,13 @@ def official_transfer(topic: str, bootstrap: str, home: Path, outdir: Path, time
     for attempt in range(1, attempts + 1):
         creds = home / ".finkclient"
         creds.mkdir(parents=True, exist_ok=True)
-        (creds / "ztf_credentials.yml").write_text(
-            f"survey: ztf\nusername: test\ngroupid: grp_{topic}_{attempt}\nservers: '{bootstrap}'\n"
+        (creds / f"{survey}_credentials.yml").write_text(
+            f"survey: {survey}\nusername: test\ngroupid: grp_{topic}_{attempt}\nservers: '{bootstrap}'\n"
             f"maxtimeout: {maxtimeout}\n")
         shutil.rmtree(outdir, ignore_errors=True)
-        proc = subprocess.Popen([str(finkctl), "transfer", "-survey", "ztf", "-topic", topic, "-outdir",
-                                 str(outdir)],
+        wait_group_coordinator(bootstrap, f"grp_{topic}_{attempt}", topic)
+        proc = subprocess.Popen([str(finkctl), "transfer", "-survey", survey, "-topic", topic, "-outdir",
+                                 str(outdir), *extra],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 cwd=str(home), start_new_session=True)
         try:

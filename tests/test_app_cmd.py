@@ -23,7 +23,7 @@ def test_app_command_builds_demo_archives_and_serves(settings_env, tmp_path):
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_health(port, proc, log_path, timeout=120)
-        for survey in ("ztf", "elasticc"):
+        for survey in ("ztf", "elasticc", "lsst"):
             assert (settings_env.archive_dir(survey) / "_stats" / "index.parquet").is_file(), survey
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
         assert b"<div id=\"root\">" in page or b"streamlit" in page.lower()

@@ -79,12 +79,37 @@ def test_elasticc_source(app_settings):
     from engine.content import content_options
 
     at = new_app().run()
-    assert at.radio(key="content_ztf").options == [c["label"] for c in content_options("ztf")]
+    assert at.radio(key="content_ztf").options == [c["label"] for c in content_options("ztf")] + ["Custom fields"]
     at.segmented_control(key="survey").set_value("elasticc").run()
     assert_clean(at)
     assert _count(metric(at, "Alerts")) > 0
     content = at.radio(key="content_elasticc")  # ELASTICC packets have no lightcurve/cutout subsets
-    assert content.options == [c["label"] for c in content_options("elasticc")] and content.value == "full"
+    assert content.options == [c["label"] for c in content_options("elasticc")] + ["Custom fields"]
+    assert content.value == "full"
+
+
+def test_lsst_source_with_presets_fields_and_blocks(app_settings):
+    at = new_app().run()
+    at.segmented_control(key="survey").set_value("lsst").run()
+    assert_clean(at)
+    everything = _count(metric(at, "Alerts"))
+    assert everything > 0
+    assert at.radio(key="content_lsst").options[:4] == ["Full packet (~137 KB/alert)",
+                                                        "Medium packet: all but cutouts (~80 KB/alert)",
+                                                        "Light static packet (~1.7 KB/alert)",
+                                                        "Light SSO packet (~1.7 KB/alert)"]
+    full_volume = metric(at, "Volume")
+    at.radio(key="content_lsst").set_value("custom").run()
+    fields = at.multiselect(key="fields_lsst")
+    shown = {o.split("  ·  ")[0]: o for o in fields.options}   # "field  ·  type  ·  measured bytes"
+    assert shown["diaSource.psfFlux"].split("  ·  ")[1] == "float" and shown["xm"].endswith(" B")
+    fields.set_value(["diaSource.psfFlux", "xm"]).run()
+    assert_clean(at)
+    assert metric(at, "Volume") != full_volume
+    at.multiselect(key="filters_lsst").set_value(["NOT b_is_solar_system"]).run()
+    assert_clean(at)
+    assert 0 < _count(metric(at, "Alerts")) < everything
+    assert not at.button(key="test_job").disabled
 
 
 def test_broker_down_is_one_line(app_settings, monkeypatch):

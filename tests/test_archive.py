@@ -141,7 +141,8 @@ def _cli(*args):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["build", "--survey", "lsst", "--start", "2022-01-01", "--out", "X"], "unknown survey"),
+    (["build", "--survey", "hsc", "--start", "2022-01-01", "--out", "X"], "unknown survey"),
+    (["build", "--survey", "lsst", "--start", "2022-01-01", "--out", "X"], "nights start on 2025-10-25"),
     (["build", "--survey", "ztf", "--start", "2022-01-01", "--nights", "0", "--out", "X"], "--nights"),
     (["build", "--survey", "ztf", "--start", "2022-02-30", "--out", "X"], "bad date"),
     (["build", "--survey", "ztf", "--start", "2022-01-01", "--alerts-per-night", "-5", "--out", "X"], "alerts-per-night"),

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (ROOT, ZTF_NIGHTS, ZTF_PER_NIGHT, ZTF_START, app_environment, ensure_archive, kill_tree,
-                           wait_for_health)
+from tests.helpers import (LSST_NIGHTS, LSST_PER_NIGHT, LSST_START, ROOT, ZTF_NIGHTS, ZTF_PER_NIGHT, ZTF_START,
+                           app_environment, ensure_archive, kill_tree, wait_for_health)
 
 SHOTS = Path(os.environ.get("FINK_TRANSFER_SCREENSHOTS", ROOT / "test-output" / "screenshots"))
 
@@ -29,6 +29,7 @@ def app_server(settings_env, tmp_path):
     from kafka_io.broker import free_port
 
     ensure_archive(settings_env, "ztf", ZTF_START, ZTF_NIGHTS, ZTF_PER_NIGHT)
+    ensure_archive(settings_env, "lsst", LSST_START, LSST_NIGHTS, LSST_PER_NIGHT)
     env = dict(os.environ)
     env.update(app_environment(settings_env.data_dir, settings_env.bootstrap_servers))
     port = free_port()
@@ -153,3 +154,59 @@ def test_user_journey(app_server, chromium_page, settings_env):
     assert not pg.locator("[data-testid='stException']").count()
     shot(pg, "5-explore")
     assert topic.startswith("ftransfer_ztf_")
+
+
+def test_lsst_query_with_custom_fields_from_an_uploaded_configuration(app_server, chromium_page, settings_env,
+                                                                     tmp_path):
+    """Rubin/LSST: a YAML configuration fills the form (custom field list, a block with NOT, a
+    condition), the estimate follows, a test job publishes, the in-app download gets it."""
+    import pyarrow.dataset as ds
+
+    pg = chromium_page
+    spec = tmp_path / "lsst.yml"
+    spec.write_text(f"survey: lsst\nstart: '{LSST_START}'\nstop: '2026-03-07'\n"
+                    "conditions: ['diaSource.psfFlux > 2000']\nfilters: ['NOT b_is_solar_system']\n"
+                    "fields: [diaSource.psfFlux, xm]\n")
+    pg.goto(app_server)
+    wait_for_app_run(pg)
+    pg.get_by_text("Load a configuration (YAML)").click()
+    pg.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(spec))
+    wait_for_app_run(pg)
+    pg.get_by_text("Loaded lsst.yml").wait_for()
+    fields = pg.locator("[data-testid='stMultiSelect']").filter(has_text="Fields or whole sections").first
+    filters = pg.locator("[data-testid='stMultiSelect']").filter(has_text="Fink filters and blocks").first
+    assert "diaSource.psfFlux" in fields.inner_text() and "NOT b_is_solar_system" in filters.inner_text()
+    with_block = as_int(metric_value(pg, "Alerts"))
+    assert with_block > 0
+    # one more field, picked by hand: the estimate's volume grows
+    volume = metric_value(pg, "Volume")
+    fields.locator("input").click()
+    pg.keyboard.type("prvDiaSources")
+    pg.keyboard.press("Enter")
+    pg.keyboard.press("Escape")
+    wait_for_app_run(pg)
+    assert "prvDiaSources" in fields.inner_text()
+    assert metric_value(pg, "Volume") != volume
+    shot(pg, "lsst-1-query-custom-fields")
+    fields.screenshot(path=str(SHOTS / "lsst-widget-fields.png"))
+    filters.screenshot(path=str(SHOTS / "lsst-widget-filters.png"))
+
+    pg.get_by_role("button", name="Test job (a few alerts)").click()
+    wait_for_app_run(pg)
+    pg.get_by_text("Your topic name is").wait_for()
+    shot(pg, "lsst-2-submitted")
+    pg.get_by_role("link", name="Monitor this job").click()
+    wait_for_app_run(pg)
+    pg.get_by_text("Download this topic").wait_for(timeout=180_000)
+    pg.get_by_role("link", name="Download this topic").click()
+    wait_for_app_run(pg)
+    outdir = pg.get_by_role("textbox", name="Output folder").input_value()
+    pg.get_by_role("button", name=re.compile("Start download|Resume download")).click()
+    wait_for_app_run(pg)
+    pg.get_by_text("Complete: every alert of the manifest is on disk.").wait_for(timeout=180_000)
+    wait_for_app_run(pg)
+    shot(pg, "lsst-3-download")
+    table = ds.dataset(outdir, format="parquet", partitioning="hive").to_table()
+    assert 0 < table.num_rows <= 10
+    assert {"psfFlux", "xm", "prvDiaSources", "midpointMjdTai"} <= set(table.column_names)
+    assert "diaSource" not in table.column_names

@@ -16,7 +16,7 @@ from tests.helpers import ROOT
 
 def test_index_layout_and_exact_counts(ztf_archive):
     idx = pq.read_table(ztf_archive / "_stats" / "index.parquet")
-    assert idx.schema == stats.INDEX_SCHEMA
+    assert idx.schema == stats.index_schema("ztf")
     df = idx.to_pandas()
     assert df.groupby("night").n_alerts.sum().to_dict() == {"2021-12-31": 312, "2022-01-01": 300, "2023-10-20": 310}
     assert set(df.era) == {"2019-2021", "2022", "2023+"}

@@ -27,6 +27,7 @@ from engine.archive import cutouts, layout, objects, sky
 from engine.archive.reader import era_of
 from engine.errors import UserError
 from engine.progress import progress_bar
+from engine.surveys import ztf as ztf_survey
 
 CHUNK = 2000
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
@@ -299,7 +300,7 @@ class ZtfNight:
             "exptime": np.full(n, 30.0, np.float32), "fwhm": rng.uniform(1.5, 4, n).astype(np.float32),
         })
         cut = self._cutouts(n, oids, candid, pid, jd)
-        version = schemas.ztf_schemavsn(self.night)
+        version = ztf_survey.ztf_schemavsn(self.night)
         columns = {
             "schemavsn": pa.array([version] * n, pa.string()), "publisher": pa.array(["Fink"] * n, pa.string()),
             "objectId": pa.array(oids, pa.string()), "candid": pa.array(candid, pa.int64()),
@@ -317,7 +318,7 @@ class ZtfNight:
             cls = np.where(ml, "ML", "").astype(object)
             columns["mulens"] = pa.StructArray.from_arrays(
                 [pa.array(cls, pa.string()), pa.array(mulens), pa.array(cls, pa.string()), pa.array(mulens)],
-                fields=list(schemas.MULENS_STRUCT))
+                fields=list(ztf_survey.MULENS_STRUCT))
         else:
             columns["mulens"] = pa.array(mulens)
             star = simbad & (rng.random(n) < 0.6)
@@ -332,19 +333,19 @@ class ZtfNight:
             mkeys = pa.array(["HyperLEDA_name", "2MASS_name", "lum_dist", "ang_dist"] * n, pa.string())
             items = pa.array(["None"] * (4 * n), pa.string())
             columns["mangrove"] = pa.MapArray.from_arrays(pa.array(np.arange(0, 4 * n + 1, 4, dtype=np.int32)), mkeys, items,
-                                                          type=schemas.MANGROVE)
+                                                          type=ztf_survey.MANGROVE)
             few = ndethist < 3
             columns["anomaly_score"] = _arr(rng.normal(-0.45, 0.1, n), pa.float64(), few)
             for band_fid, band in ((1, "g"), (2, "r")):
-                feats = {name: rng.normal(0, 1, n) for name in schemas.LC_FEATURE_NAMES}
+                feats = {name: rng.normal(0, 1, n) for name in ztf_survey.LC_FEATURE_NAMES}
                 # the mean magnitude of the band over the light curve (history detections + tonight)
                 hm = h_det & (h_fid == band_fid)
                 tot = np.bincount(h_owner[hm], weights=h_mag[hm], minlength=n) + np.where(fid == band_fid, magpsf, 0)
                 cnt = np.bincount(h_owner[hm], minlength=n) + (fid == band_fid)
                 feats["mean"] = np.where(cnt > 0, tot / np.maximum(cnt, 1), magpsf)
-                st = _struct(rng, schemas.LC_FEATURES, n, feats)
+                st = _struct(rng, ztf_survey.LC_FEATURES, n, feats)
                 columns[f"lc_features_{band}"] = pa.StructArray.from_arrays(
-                    [st.field(i) for i in range(st.type.num_fields)], fields=list(schemas.LC_FEATURES),
+                    [st.field(i) for i in range(st.type.num_fields)], fields=list(ztf_survey.LC_FEATURES),
                     mask=pa.array(few | (cnt < 2)))
         return pa.RecordBatch.from_arrays([columns[f.name] for f in self.schema], schema=self.schema)
 
@@ -433,7 +434,7 @@ class ZtfNight:
                 pieces[k].append(self.bank.stamp(kinds[k], picks[k][i], head + typ[k] + tail))
                 names[k].append(files[k])
         return {col: pa.StructArray.from_arrays([pa.array(names[k], pa.string()), _binary(pieces[k])], fields=list(cut_type))
-                for k, col in enumerate(schemas.CUTOUT_COLUMNS)}
+                for k, col in enumerate(ztf_survey.CUTOUT_COLUMNS)}
 
 
 # --------------------------------------------------------------------------- ELASTICC
@@ -488,6 +489,11 @@ class ElasticcNight:
         return _struct(rng, typ, n, {f.name: vals[f.name] for f in typ if f.name in vals})
 
     def chunk(self, start: int, n: int) -> pa.RecordBatch:
+        parts = self.history_parts(start, n)
+        return self.assemble(parts)
+
+    def history_parts(self, start: int, n: int) -> dict:
+        """Tonight's sources and their histories (shared with the LSST generator, same model)."""
         if self.plan is None:
             self.plan_night(n)
             start = 0
@@ -538,6 +544,17 @@ class ElasticcNight:
 
         prv = hist(t["prvDiaSources"].value_type, ob["detected"])
         forced = hist(t["prvDiaForcedSources"].value_type, np.ones(len(owner), bool))
+        first_mjd = np.full(n, np.inf)
+        det = ob["detected"]
+        np.minimum.at(first_mjd, owner[det], pmjd[det])
+        return dict(n=n, rows=rows, slots=slots, obs=obs, keys=keys, obj=obj, mjd=mjd, ra=ra, dec=dec,
+                    src_ids=src_ids, flux=flux, err=err, dia_src=dia_src, prv=prv, forced=forced, t=t,
+                    first_mjd=np.minimum(first_mjd, mjd), n_prv=np.bincount(owner[det], minlength=n))
+
+    def assemble(self, p: dict) -> pa.RecordBatch:
+        n, rows, keys, obj, mjd, src_ids = p["n"], p["rows"], p["keys"], p["obj"], p["mjd"], p["src_ids"]
+        dia_src, prv, forced, t = p["dia_src"], p["prv"], p["forced"], p["t"]
+        rng, pop, a = self.rng, self.pop, self.pop.a
         nondet_t = t["prvDiaNondetectionLimits"].value_type
         nondet = pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), _struct(rng, nondet_t, 0, {}),
                                           type=pa.list_(nondet_t))
@@ -586,40 +603,42 @@ def elasticc_population(seed: int) -> objects.Population:
 
 def sample_batches(survey: str, era: str) -> tuple[list[pa.RecordBatch], list[tuple[float, float, str]]]:
     """Real alerts shipped in the repo for one era, conformed to the era's schema, + their TNS rows."""
+    from engine import surveys
+
+    return surveys.get(survey).sample_batches(era)
+
+
+def sample_file_batches(survey, era: str, name: str | None):
+    """A sample file of ``SAMPLES_DIR`` conformed to the era's schema, + its TNS rows (tnsclass)."""
     from engine.archive.unify import conform_batch
 
-    files = {
-        ("ztf", "2019-2021"): "ztf_lake_2021-11-22_fink1.3.parquet",
-        ("ztf", "2023+"): "ztf_transfer_2026-03-22.parquet",
-        ("elasticc", "v0_9"): "elasticc_sample_seed0.parquet",
-    }
-    name = files.get((survey, era))
     if not name or not (SAMPLES_DIR / name).exists():
         return [], []
     table = pq.read_table(SAMPLES_DIR / name)
     tns = []
-    if "tnsclass" in table.column_names:
+    if "tnsclass" in table.column_names and "candidate" in table.column_names:
         for r, d, c in zip(table.column("candidate").combine_chunks().field("ra").to_pylist(),
                            table.column("candidate").combine_chunks().field("dec").to_pylist(),
                            table.column("tnsclass").to_pylist()):
             if c and c != "Unknown":
                 tns.append((r, d, c[len(taxonomy.TNS_PREFIX):]))
-    schema = schemas.era_arrow_schema(survey, era)
+    schema = schemas.era_arrow_schema(survey.name, era)
     return [conform_batch(table, schema)], tns
 
 
 # --------------------------------------------------------------------------- build
 
 def check_build_args(survey: str, start: dt.date, nights: int, per_night: int) -> None:
-    schemas.check_survey(survey)
+    from engine import surveys
+
+    surveys.check(survey)
     if nights <= 0:
         raise UserError(f"--nights must be a positive number of nights (got {nights})")
     if per_night <= 0:
         raise UserError(f"--alerts-per-night must be positive (got {per_night})")
     if per_night >= 10**6:
         raise UserError("--alerts-per-night must be below 1 000 000 (candid numbering)")
-    if survey == "ztf" and start < dt.date(2019, 1, 1):
-        raise UserError(f"ZTF nights start in 2019 (got {start})")
+    surveys.get(survey).check_build(start)
 
 
 def build_archive(survey: str, start: dt.date, nights: int, alerts_per_night: int, out_dir,
@@ -635,13 +654,16 @@ def build_archive(survey: str, start: dt.date, nights: int, alerts_per_night: in
     out.mkdir(parents=True, exist_ok=True)
     night_list = [start + dt.timedelta(days=i) for i in range(nights)]
     bar = progress_bar(nights * alerts_per_night, f"build {survey}") if progress else None
-    bank = cutouts.StampBank(seed) if survey == "ztf" else None
+    from engine import surveys
+
+    kind = surveys.get(survey)
+    bank = cutouts.StampBank(seed) if kind.needs_stamp_bank else None
     tns_rows: list = []
     samples_done: set[str] = set()
     total = 0
     population = warm_population(survey, seed, start, alerts_per_night)
     for night in night_list:
-        gen = (ZtfNight(night, seed, bank, population) if survey == "ztf" else ElasticcNight(night, seed, population))
+        gen = kind.night_generator(night, seed, population, bank)
         gen.plan_night(alerts_per_night)
         path = layout.night_dir(out, night)
         path.mkdir(parents=True, exist_ok=True)
@@ -688,7 +710,9 @@ def warm_population(survey: str, seed: int, start: dt.date, alerts_per_night: in
     """A population already in its steady state on the first night: the nights before the start
     are planned (sources created, detected, retired) without writing anything, so the first
     night's alerts have earlier detections and the mix of new and returning sources of any night."""
-    pop = ztf_population(seed) if survey == "ztf" else elasticc_population(seed)
+    from engine import surveys
+
+    pop = surveys.get(survey).population(seed)
     rng = np.random.default_rng([seed, start.toordinal(), 17])
     first = start.toordinal()
     for night in range(first - BURN_IN_NIGHTS, first):

@@ -104,15 +104,16 @@ def write_meta(archive_dir, meta: dict) -> None:
 
 def detect_survey(archive_dir) -> str:
     """Survey from ``_archive.json``, else from the columns of the first data file."""
+    from engine import surveys
+
     meta = read_meta(archive_dir)
-    if meta.get("survey") in ("ztf", "elasticc"):
+    if meta.get("survey") in surveys.NAMES:
         return meta["survey"]
     import pyarrow.parquet as pq
 
     nights = require_archive(archive_dir)
     names = pq.read_schema(parquet_files(next(iter(nights.values())))[0]).names
-    if "candidate" in names:
-        return "ztf"
-    if "diaSource" in names:
-        return "elasticc"
-    raise UserError(f"{str(archive_dir)!r}: cannot tell the survey (no candidate or diaSource column)")
+    found = surveys.detect(names)
+    if found:
+        return found
+    raise UserError(f"{str(archive_dir)!r}: cannot tell the survey (no survey's marker columns)")

@@ -31,15 +31,10 @@ def night_dirs(archive_dir, start: dt.date, stop: dt.date) -> list[Path]:
 
 
 def era_of(survey: str, night: dt.date) -> str:
-    if survey == "elasticc":
-        return "v0_9"
-    if survey != "ztf":
-        raise UserError(f"unknown survey {survey!r}: choose one of ztf, elasticc")
-    if night.year <= 2021:
-        return "2019-2021"
-    if night.year == 2022:
-        return "2022"
-    return "2023+"
+    """The schema era of a night (declared by the survey, engine.surveys)."""
+    from engine import surveys
+
+    return surveys.get(survey).era_of(night)
 
 
 def eras_in(archive_dir, nights) -> set[str]:

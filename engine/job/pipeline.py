@@ -61,10 +61,10 @@ def resolve_classes(survey: str, labels) -> tuple[tuple[str, ...] | None, tuple[
 
 
 def classify(batch, ctx: JobContext):
-    """Add finkclass/tnsclass (engine.classification; ELASTICC's class is its classId)."""
-    from engine.classification import classify_batch
+    """Add the survey's class columns (engine.surveys.<survey>.classify)."""
+    from engine import surveys
 
-    return classify_batch(batch, ctx.tns)
+    return surveys.get(ctx.survey).classify(batch, ctx.tns)
 
 
 def class_mask(batch, ctx: JobContext):

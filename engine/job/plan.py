@@ -90,13 +90,13 @@ def plan_job(settings, spec, test: bool = False, topic: str | None = None) -> Jo
     """Everything the job needs, or a UserError naming the first problem (one line)."""
     spec = as_job_spec(spec)
     data = spec.to_dict()
-    survey, content = spec.survey, spec.content
+    survey, content = spec.survey, spec.selector
     archive_dir = Path(settings.archive_dir(survey))
     nights = select_nights(archive_dir, spec.start, spec.stop)
     start, stop = spec.start.isoformat(), spec.stop.isoformat()
     from engine.job.pipeline import resolve_classes
     fink, tns = resolve_classes(survey, spec.classes)
-    spark_c, duck_c, post_c, cond_cols = _compile(spec.conditions, survey)
+    spark_c, duck_c, post_c, cond_cols = _compile(spec.all_conditions(), survey)
     limit = spec.limit
     if test and limit is None:
         limit = TEST_JOB_LIMIT

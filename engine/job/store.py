@@ -114,7 +114,9 @@ def create_job(settings, spec, test: bool = False, engine: str = "", master: str
     from kafka_io.topics import new_topic_name
 
     data = spec_to_dict(spec)
-    survey = str(data.get("survey") or "ztf")
+    from engine import surveys
+
+    survey = str(data.get("survey") or surveys.DEFAULT)
     topic = data.get("topic") or new_topic_name(survey)
     data["topic"] = topic
     if hasattr(spec, "topic") and not getattr(spec, "topic", None):

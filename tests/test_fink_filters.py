@@ -1,0 +1,168 @@
+"""Every Fink filter and block on hand-made alerts, one on each side of its threshold, through
+the one condition compiler (DuckDB rendering, as the local engine and the exact count)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from engine import fink_filters
+from engine.conditions import compile_conditions
+from engine.errors import UserError
+from engine.job.pipeline import condition_mask
+from engine.schemas import unified_arrow_schema
+from engine.surveys.lsst_filters import FLAGS
+
+
+@pytest.fixture(scope="module")
+def lsst_row(tmp_path_factory):
+    """One synthetic LSST alert made neutral: good quality, far from the plane, a SIMBAD galaxy,
+    r-band flux 10000 nJy (m = 21.4) above its mean 5000 +- 100, age 2 days, 3 detections."""
+    from engine.archive import reader
+    from engine.archive.generator import build_archive
+
+    out = tmp_path_factory.mktemp("lsst") / "a"
+    build_archive("lsst", dt.date(2026, 3, 5), 1, 50, out, progress=False, with_samples=False, write_index=False)
+    row = next(reader.read_arrow(out, reader.list_nights(out))).to_pylist()[0]
+    src, obj = row["diaSource"], row["diaObject"] or {}
+    src.update({f: False for f in FLAGS}, isNegative=False, psfFlux=10000.0, psfFluxErr=100.0, snr=100.0,
+               band="r", ra=12.86, dec=-27.0, midpointMjdTai=61000.0)
+    obj = {k: None for k in unified_arrow_schema("lsst").field("diaObject").type.names} | obj
+    obj.update(r_psfFluxMean=5000.0, r_psfFluxMeanErr=100.0, nDiaSources=3)
+    row["diaObject"] = obj
+    row["ssSource"] = None
+    row["diaSourceId"] = 113 * 1000 + 1
+    row["pred"].update(is_sso=False)
+    row["misc"] = {"firstDiaSourceMjdTaiFink": 60998.0}
+    row["xm"] = {k: None for k in row["xm"]} | {"simbad_otype": "Galaxy"}
+    row["clf"].update(snnSnVsOthers_score=0.1, cats_class=21, cats_score=0.1, elephant_kstest_template=0.99)
+    return row
+
+
+def _radec(l_deg, b_deg):
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    c = SkyCoord(l=l_deg * u.deg, b=b_deg * u.deg, frame="galactic").icrs
+    return {"diaSource.ra": float(c.ra.deg), "diaSource.dec": float(c.dec.deg)}
+
+
+MOST_LIKELY = {"clf.snnSnVsOthers_score": 0.71, "clf.cats_class": 11, "clf.cats_score": 0.95,
+               "diaSource.isNegative": True}
+LSST_CASES = {  # name: (passes, fails) as {dotted field: value} changes of the neutral alert
+    "in_tns": ({"xm.tns_fullname": "2026abc"}, {}),
+    "uniform_sample": ({"diaSourceId": 113 * 1000}, {}),
+    "hostless_candidate": ({"clf.elephant_kstest_template": 0.5},
+                           {"clf.elephant_kstest_template": 0.5, "diaSource.psfFlux": 9000.0}),
+    "extragalactic_lt20mag_candidate": ({"diaSource.psfFlux": 40000.0, "diaObject.nDiaSources": 5},
+                                        {"diaSource.psfFlux": 40000.0, "diaObject.nDiaSources": 4}),
+    "extragalactic_svom": ({}, {"misc.firstDiaSourceMjdTaiFink": 60995.0}),
+    "most_likely_sn": (MOST_LIKELY, MOST_LIKELY | {"clf.snnSnVsOthers_score": 0.69}),
+    "remove_unlikely_transients": ({"diaSource.isNegative": True},
+                                   {"diaSource.isNegative": True, "diaSource.snr": 10.0}),
+    "b_is_solar_system": ({"pred.is_sso": True}, {}),
+    "b_outside_galactic_plane_20_deg": (_radec(100, 20.5), _radec(100, 19.5)),
+    "b_outside_galactic_plane_5_deg": (_radec(100, -5.5), _radec(100, -4.5)),
+    "b_xmatched_simbad_galaxy": ({}, {"xm.simbad_otype": "Star"}),
+    "b_xmatched_simbad_unknown": ({"xm.simbad_otype": None}, {}),
+    "b_xmatched_mangrove": ({"xm.mangrove_lum_dist": 10.0}, {"xm.mangrove_lum_dist": 0.0}),
+    "b_xmatched_gaia_star": ({"xm.gaiadr3_DR3Name": "Gaia DR3 1", "xm.gaiadr3_Plx": 5.1, "xm.gaiadr3_e_Plx": 1.0},
+                             {"xm.gaiadr3_DR3Name": "Gaia DR3 1", "xm.gaiadr3_Plx": 4.9, "xm.gaiadr3_e_Plx": 1.0}),
+    "b_xmatched_vsx_star": ({"xm.vsx_Type": "RRAB"}, {"xm.vsx_Type": "AGN"}),
+    "b_xmatched_vsx": ({"xm.vsx_Type": "AGN"}, {"xm.vsx_Type": "XYZ"}),
+    "b_is_rising": ({"diaObject.r_psfFluxMean": 9899.0}, {"diaObject.r_psfFluxMean": 9901.0}),
+    "b_is_fading": ({"diaObject.r_psfFluxMean": 10101.0}, {"diaObject.r_psfFluxMean": 10099.0}),
+    "b_is_new": ({"misc.firstDiaSourceMjdTaiFink": 61000.0}, {}),
+    "b_good_quality": ({"diaSource.psfFluxErr": 10000 / 6.01}, {"diaSource.psfFluxErr": 10000 / 5.99}),
+    "b_extragalactic_loose_candidate": ({"xm.simbad_otype": None}, {"xm.simbad_otype": None, "pred.is_sso": True}),
+    "b_extragalactic_near_galaxy_candidate": ({}, {"xm.simbad_otype": None}),
+}
+
+
+def _alert(base, changes):
+    row = copy.deepcopy(base)
+    for name, value in changes.items():
+        *path, leaf = name.split(".")
+        node = row
+        for p in path:
+            node = node[p]
+        node[leaf] = value
+    return row
+
+
+def _passes(survey, rows, labels, schema):
+    batch = pa.RecordBatch.from_pylist(rows, schema=schema)
+    compiled = compile_conditions(fink_filters.expressions(survey, labels), unified_arrow_schema(survey))
+    return condition_mask(batch, [c.duckdb_sql for c in compiled]).to_pylist()
+
+
+def test_every_lsst_filter_has_a_case():
+    assert set(LSST_CASES) == {f.name for f in fink_filters.options("lsst")}
+
+
+@pytest.mark.parametrize("name", sorted(LSST_CASES))
+def test_lsst_filter_both_sides_of_its_threshold(name, lsst_row):
+    passes, fails = LSST_CASES[name]
+    schema = pa.schema([f for f in unified_arrow_schema("lsst")])
+    rows = [_alert(lsst_row, passes), _alert(lsst_row, fails)]
+    assert _passes("lsst", rows, [name], schema) == [True, False]
+    if name != "extragalactic_lt20mag_candidate":  # too long to negate (test_labels_yields_and_errors)
+        assert _passes("lsst", rows, [f"NOT {name}"], schema) == [False, True]
+
+
+ZTF_SN = {"snn_snia_vs_nonia": 0.6, "cdsxmatch": "Unknown", "candidate.drb": 0.6, "candidate.classtar": 0.5,
+          "roid": 0, "candidate.jdstarthist": 2460000.0, "candidate.jd": 2460010.0}
+ZTF_CASES = {
+    "blazar": ({"cdsxmatch": "Blazar"}, {"cdsxmatch": "Star"}),
+    "sso_ztf_candidates": ({"roid": 3}, {"roid": 2}),
+    "sso_fink_candidates": ({"roid": 2}, {"roid": 3}),
+    "microlensing_candidates": ({"mulens": 0.1}, {"mulens": 0.0}),
+    "tns_match": ({"tnsclass": "(TNS) SN Ia", "candidate.jdstarthist": 2460000.0, "candidate.jd": 2460030.0},
+                  {"tnsclass": "(TNS) SN Ia", "candidate.jdstarthist": 2460000.0, "candidate.jd": 2460030.5}),
+    "vra": ({"cdsxmatch": "Unknown", "roid": 0, "candidate.magpsf": 19.6, "candidate.drb": 0.6},
+            {"cdsxmatch": "Unknown", "roid": 0, "candidate.magpsf": 19.4, "candidate.drb": 0.6}),
+    "sn_candidates": (ZTF_SN | {"candidate.ndethist": 2}, ZTF_SN | {"candidate.ndethist": 1}),
+    "early_sn_candidates": (ZTF_SN | {"rf_snia_vs_nonia": 0.6, "candidate.ndethist": 20},
+                            ZTF_SN | {"rf_snia_vs_nonia": 0.6, "candidate.ndethist": 21}),
+}
+
+
+@pytest.fixture(scope="module")
+def ztf_row():
+    from engine.archive.generator import sample_batches
+
+    row = sample_batches("ztf", "2023+")[0][0].to_pylist()[0]
+    row.update(cdsxmatch="Star", roid=0, mulens=0.0, snn_snia_vs_nonia=0.0, snn_sn_vs_all=0.0,
+               rf_snia_vs_nonia=0.0, finkclass="Unknown", tnsclass="Unknown")
+    row["candidate"].update(drb=0.0, classtar=0.0, magpsf=18.0, ndethist=1)
+    return row
+
+
+def test_every_ztf_filter_has_a_case():
+    assert set(ZTF_CASES) == {f.name for f in fink_filters.options("ztf")}
+
+
+@pytest.mark.parametrize("name", sorted(ZTF_CASES))
+def test_ztf_filter_both_sides_of_its_threshold(name, ztf_row):
+    passes, fails = ZTF_CASES[name]
+    schema = pa.schema(list(unified_arrow_schema("ztf")) + [pa.field("finkclass", pa.string()),
+                                                             pa.field("tnsclass", pa.string())])
+    rows = [_alert(ztf_row, passes), _alert(ztf_row, fails)]
+    assert _passes("ztf", rows, [name], schema) == [True, False]
+    assert _passes("ztf", rows, [f"NOT {name}"], schema) == [False, True]
+
+
+def test_labels_yields_and_errors():
+    assert fink_filters.normalise("lsst", ["in_tns", "not  b_is_new", "in_tns"]) == ["in_tns", "NOT b_is_new"]
+    y = {f.name: f.yield_ for f in fink_filters.options("lsst")}
+    assert fink_filters.yield_factor("lsst", ["in_tns", "NOT b_is_new"]) == pytest.approx(
+        y["in_tns"] * (1 - y["b_is_new"]))
+    assert y["b_is_solar_system"] == pytest.approx(0.04639412713566963)
+    assert {f.name: f.yield_ for f in fink_filters.options("ztf")}["vra"] == pytest.approx(0.0504, rel=1e-2)
+    with pytest.raises(UserError, match="did you mean 'b_is_new'"):
+        fink_filters.normalise("lsst", ["b_is_nwe"])
+    with pytest.raises(UserError, match="not available"):
+        fink_filters.expressions("lsst", ["NOT extragalactic_lt20mag_candidate"])
