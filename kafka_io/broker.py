@@ -98,6 +98,25 @@ def _leaders_known(bootstrap_servers: str, conf: dict, timeout: float) -> bool:
                for topic in md.topics.values() for part in topic.partitions.values())
 
 
+def _groups_served(conf: dict, timeout: float) -> bool:
+    """The group coordinator answers offset fetches (its internal topic exists and is loaded).
+
+    A fresh broker creates ``__consumer_offsets`` on the first group request and answers
+    NOT_COORDINATOR while loading it; the official client's first ``committed()`` does not retry
+    that and stops. Asking once here, until it answers, makes the broker ready for it.
+    """
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer({**conf, "group.id": "fink-transfer-readiness", "log_level": 0})
+    try:
+        consumer.committed([TopicPartition("fink-transfer-readiness", 0)], timeout=timeout)
+        return True
+    except KafkaException:
+        return False
+    finally:
+        consumer.close()
+
+
 @dataclass
 class BrokerStatus:
     running: bool
@@ -280,7 +299,8 @@ class EmbeddedBroker:
                                 f"(log {self.log_file})")
             if port_open(self.host, self.port):
                 try:
-                    if _leaders_known(self.bootstrap_servers, self.client_config(), timeout=2.0):
+                    if (_leaders_known(self.bootstrap_servers, self.client_config(), timeout=2.0)
+                            and _groups_served(self.client_config(), timeout=2.0)):
                         return self.status()
                 except BrokerUnavailable:
                     pass
