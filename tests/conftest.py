@@ -73,6 +73,36 @@ def scram_broker(tmp_path_factory):
 
 
 @pytest.fixture
+def service_mode_env(tmp_path, scram_broker, small_archive, monkeypatch):
+    """Service mode on the SCRAM broker: the service is its admin, from the one configuration."""
+    point_settings_at(monkeypatch, tmp_path / "var", scram_broker.bootstrap_servers, home=tmp_path / "home",
+                      schema_copies=3, security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                      sasl_username=scram_broker.admin_user, sasl_password=scram_broker.admin_password)
+    monkeypatch.setenv("FINK_TRANSFER_SERVICE__ENABLED", "true")
+    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ZTF", str(small_archive))
+    from engine.config import load_settings
+    return load_settings()
+
+
+@pytest.fixture
+def app_server(settings_env, tmp_path):
+    """The real app served by `streamlit run` on a free port, with ZTF and LSST demo archives."""
+    from tests.helpers import LSST_NIGHTS, LSST_PER_NIGHT, LSST_START, serve_app
+
+    ensure_archive(settings_env, "ztf", ZTF_START, ZTF_NIGHTS, ZTF_PER_NIGHT)
+    ensure_archive(settings_env, "lsst", LSST_START, LSST_NIGHTS, LSST_PER_NIGHT)
+    env = dict(os.environ, **app_environment(settings_env.data_dir, settings_env.bootstrap_servers))
+    yield from serve_app(env, tmp_path / "streamlit.log")
+
+
+@pytest.fixture
+def service_app(service_mode_env, tmp_path):
+    """The app in service mode (login first) on the SCRAM broker."""
+    from tests.helpers import serve_app
+    yield from serve_app(dict(os.environ), tmp_path / "streamlit.log")
+
+
+@pytest.fixture
 def cluster(tmp_path):
     """Three KRaft nodes on loopback: replication factor 3, ``min.insync.replicas=2``."""
     from kafka_io.broker import KafkaCluster

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -398,3 +399,87 @@ def arrow_type_of_avro(t, named: dict):
     if kind in _AVRO_TO_ARROW:
         return _AVRO_TO_ARROW[kind]
     raise TypeError(t)
+
+
+# -- the app in a real browser (headless Chromium through Playwright) ---------------------------
+
+SHOTS = Path(os.environ.get("FINK_TRANSFER_SCREENSHOTS", ROOT / "test-output" / "screenshots"))
+
+
+def serve_app(env: dict, log_path: Path):
+    """Generator for fixtures: `streamlit run` (what `fink-transfer app` runs) on a free port, its URL."""
+    from cli.app_cmd import streamlit_command
+    from kafka_io.broker import free_port
+
+    port = free_port()
+    with open(log_path, "wb") as log:  # a file, not a PIPE: a full pipe would block the server
+        proc = subprocess.Popen(streamlit_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        wait_for_health(port, proc, log_path, timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        kill_tree(proc.pid)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(5)
+
+
+def wait_for_app_run(pg, timeout: float = 60_000) -> None:
+    """Like streamlit's e2e conftest: the script is idle and no skeleton is left."""
+    pg.wait_for_timeout(150)
+    pg.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    pg.wait_for_function("document.querySelectorAll(\"[data-testid='stSkeleton']\").length === 0",
+                         timeout=timeout)
+
+
+def shot(pg, name: str) -> None:
+    """Whole page: Streamlit scrolls inside its main block, so grow the viewport to fit it first."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = pg.evaluate("Math.max(...[...document.querySelectorAll("
+                         "'[data-testid=stMain], [data-testid=stAppViewContainer]')].map(e => e.scrollHeight))")
+    pg.set_viewport_size({"width": 1440, "height": min(6000, max(1000, int(height) + 40))})
+    pg.wait_for_timeout(1000)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    pg.set_viewport_size({"width": 1440, "height": 1000})
+
+
+def metric_value(pg, label: str) -> str:
+    box = pg.locator("[data-testid='stMetric']").filter(has_text=label).first
+    return box.locator("[data-testid='stMetricValue']").inner_text().strip()
+
+
+def as_int(text: str) -> int:
+    return int(re.sub(r"[^0-9]", "", text))
+
+
+def type_date(pg, which: str, day) -> None:
+    """Type a date into the start or end field of the range input (segments auto-advance)."""
+    label = f"year, Nights (UTC, both ends included) {which} date"
+    pg.get_by_role("spinbutton", name=label).click()
+    pg.keyboard.type(f"{day:%Y%m%d}")
+
+
+def download_in_app(pg, monitor_shot: str | None = None) -> str:
+    """From a submitted job's page: Monitor until done, then download the topic in the app.
+
+    Returns the output folder the Download page used.
+    """
+    import re
+
+    pg.get_by_role("link", name="Monitor this job").click()
+    wait_for_app_run(pg)
+    pg.get_by_text("Download this topic").wait_for(timeout=180_000)
+    wait_for_app_run(pg)
+    if monitor_shot:
+        shot(pg, monitor_shot)
+    pg.get_by_role("link", name="Download this topic").click()
+    wait_for_app_run(pg)
+    outdir = pg.get_by_role("textbox", name="Output folder").input_value()
+    pg.get_by_role("button", name=re.compile("Start download|Resume download")).click()
+    wait_for_app_run(pg)
+    pg.get_by_text("Complete: every alert of the manifest is on disk.").wait_for(timeout=180_000)
+    wait_for_app_run(pg)
+    return outdir

@@ -21,7 +21,8 @@ import pytest
 from tests.helpers import make_values
 from engine.avro.encoder import encode_batch
 from engine.avro.schema import avro_schema_from_arrow
-from engine.content import CONTENTS, output_avro_schema, project
+from engine import surveys
+from engine.content import CUSTOM, content_options, output_avro_schema, project
 from kafka_io.consumer.arrow_decoder import ArrowDecoder, Corrupt, Unsupported
 from kafka_io.consumer.decode import Decoder
 
@@ -58,10 +59,12 @@ def archives(tmp_path_factory):
     build_archive("ztf", dt.date(2022, 12, 31), 2, 150, root / "ztf", seed=3, progress=False, write_index=False)
     build_archive("elasticc", dt.date(2023, 11, 27), 1, 150, root / "elasticc", seed=3, progress=False,
                   write_index=False)
+    build_archive("lsst", dt.date(2026, 3, 6), 1, 150, root / "lsst", seed=3, progress=False, write_index=False)
     return root
 
 
-@pytest.mark.parametrize("survey,content", [(s, c) for s in CONTENTS for c in CONTENTS[s]])
+@pytest.mark.parametrize("survey,content", [(s, c["key"]) for s in surveys.NAMES for c in content_options(s)
+                                            if c["key"] != CUSTOM])
 def test_every_content_of_every_survey(archives, survey, content):
     from engine.archive.reader import list_nights, read_table
 

@@ -13,63 +13,11 @@ import subprocess
 import sys
 
 import pandas as pd
-import pytest
 
-from kafka_io.broker import EmbeddedBroker
 from kafka_io.sasl_proxy import SaslProxy
-from tests.helpers import ROOT, finkctl_transfer_as, kill_tree, wait_for_health
-from tests.test_e2e_browser import shot, wait_for_app_run
+from tests.helpers import ROOT, finkctl_transfer_as, shot, wait_for_app_run
 
 SPEC = {"survey": "ztf", "start": "2021-11-22", "stop": "2021-11-23", "content": "lightcurve"}
-
-
-@pytest.fixture(scope="module")
-def scram_broker(tmp_path_factory):
-    b = EmbeddedBroker(tmp_path_factory.mktemp("scram-e2e"), port=0, heap="512m", security="scram")
-    b.start()
-    yield b
-    b.stop(timeout=10)
-
-
-@pytest.fixture
-def service(tmp_path, scram_broker, small_archive, monkeypatch):
-    env = {"FINK_TRANSFER_DATA_DIR": str(tmp_path / "var"),
-           "FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS": scram_broker.bootstrap_servers,
-           "FINK_TRANSFER_KAFKA__SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-           "FINK_TRANSFER_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
-           "FINK_TRANSFER_KAFKA__SASL_USERNAME": scram_broker.admin_user,
-           "FINK_TRANSFER_KAFKA__SASL_PASSWORD": scram_broker.admin_password,
-           "FINK_TRANSFER_KAFKA__SCHEMA_COPIES": "3",
-           "FINK_TRANSFER_SERVICE__ENABLED": "true",
-           "FINK_TRANSFER_ARCHIVES__ZTF": str(small_archive),
-           "HOME": str(tmp_path / "home")}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("FINK_TRANSFER_CONFIG", raising=False)
-    from engine.config import load_settings
-    return load_settings()
-
-
-@pytest.fixture
-def service_app(service, tmp_path):
-    from cli.app_cmd import streamlit_command
-    from kafka_io.broker import free_port
-
-    port = free_port()
-    log_path = tmp_path / "streamlit.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(streamlit_command(port), cwd=ROOT, env=dict(os.environ), stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for_health(port, proc, log_path, timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        kill_tree(proc.pid)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(5)
 
 
 def login(pg, url, name, password):
@@ -109,15 +57,15 @@ def bob_finkctl(topic, servers, outdir, group="bob.finkctl"):
         proxy.stop()
 
 
-def test_two_users_isolation_and_sharing_in_chromium(service, service_app, chromium_page, scram_broker, tmp_path):
+def test_two_users_isolation_and_sharing_in_chromium(service_mode_env, service_app, chromium_page, scram_broker, tmp_path):
     from engine.accounts import create_account
     from engine.job.launcher import submit_job, wait_job
     from engine.job.store import load_job
 
-    alice = create_account(service, "alice", "alice-password")
-    create_account(service, "bob", "bob-password")
-    _plan, rec = submit_job(service, SPEC, test=True, user=alice)
-    rec = wait_job(service, rec.job_id, timeout=180)
+    alice = create_account(service_mode_env, "alice", "alice-password")
+    create_account(service_mode_env, "bob", "bob-password")
+    _plan, rec = submit_job(service_mode_env, SPEC, test=True, user=alice)
+    rec = wait_job(service_mode_env, rec.job_id, timeout=180)
     assert rec.state == "done", rec.error
     pg, url = chromium_page, service_app
 
@@ -157,7 +105,7 @@ def test_two_users_isolation_and_sharing_in_chromium(service, service_app, chrom
     pg.get_by_role("button", name="Share", exact=True).click()
     wait_for_app_run(pg)
     pg.get_by_text("Shared with: bob").first.wait_for(timeout=30_000)
-    assert load_job(service, rec.job_id).shared_with == ["bob"]
+    assert load_job(service_mode_env, rec.job_id).shared_with == ["bob"]
 
     # now bob sees it and downloads it, into his own space only
     login(pg, url, "bob", "bob-password")
@@ -167,7 +115,7 @@ def test_two_users_isolation_and_sharing_in_chromium(service, service_app, chrom
     go(pg, "Download")
     box = pg.get_by_role("textbox", name="Output folder")
     default = box.input_value()
-    assert default.startswith(str(service.users_dir / "bob")), default
+    assert default.startswith(str(service_mode_env.users_dir / "bob")), default
     box.fill("/tmp/elsewhere")
     box.press("Enter")
     wait_for_app_run(pg)
@@ -181,7 +129,7 @@ def test_two_users_isolation_and_sharing_in_chromium(service, service_app, chrom
     wait_for_app_run(pg)
     pg.get_by_text("Complete: every alert of the manifest is on disk.").wait_for(timeout=180_000)
     shot(pg, "service-bob-download-after-share")
-    assert list((service.users_dir / "bob").rglob("*.parquet"))
+    assert list((service_mode_env.users_dir / "bob").rglob("*.parquet"))
     assert not os.path.exists("/tmp/elsewhere")
     r = bob_client_download(tmp_path, scram_broker.bootstrap_servers, rec.topic, tmp_path / "bob-after")
     assert r.returncode == 0, r.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.test_e2e_browser import app_server, as_int, metric_value, shot, type_date, wait_for_app_run  # noqa: F401
+from tests.helpers import as_int, download_in_app, metric_value, shot, type_date, wait_for_app_run
 
 
 def _catalogue(settings, path):
@@ -23,7 +23,7 @@ def _catalogue(settings, path):
     return xmatch_data.write_csv(cat, path)
 
 
-def test_upload_catalogue_submit_download_explore(app_server, chromium_page, settings_env, tmp_path):  # noqa: F811
+def test_upload_catalogue_submit_download_explore(app_server, chromium_page, settings_env, tmp_path):
     from engine.archive.reader import list_nights
 
     pg = chromium_page
@@ -37,7 +37,8 @@ def test_upload_catalogue_submit_download_explore(app_server, chromium_page, set
     wait_for_app_run(pg)
     plain = as_int(metric_value(pg, "Alerts"))
 
-    pg.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(csv))
+    pg.get_by_role("region", name=re.compile("Catalogue: CSV")).get_by_test_id(
+        "stFileUploaderDropzoneInput").set_input_files(str(csv))
     wait_for_app_run(pg)
     pg.get_by_text("20 of 1,000,000 rows").wait_for()
     pg.get_by_text("Options applied: catalogue footprint").wait_for()
@@ -48,16 +49,7 @@ def test_upload_catalogue_submit_download_explore(app_server, chromium_page, set
     pg.get_by_role("button", name="Submit job").click()
     wait_for_app_run(pg)
     pg.get_by_text("Your topic name is").wait_for()
-    pg.get_by_role("link", name="Monitor this job").click()
-    wait_for_app_run(pg)
-    pg.get_by_text("Download this topic").wait_for(timeout=180_000)
-    wait_for_app_run(pg)
-    pg.get_by_role("link", name="Download this topic").click()
-    wait_for_app_run(pg)
-    pg.get_by_role("button", name=re.compile("Start download|Resume download")).click()
-    wait_for_app_run(pg)
-    pg.get_by_text("Complete: every alert of the manifest is on disk.").wait_for(timeout=180_000)
-    wait_for_app_run(pg)
+    download_in_app(pg)
     written = as_int(metric_value(pg, "Alerts written"))
     assert 20 <= written <= matched
 

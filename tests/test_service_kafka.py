@@ -13,39 +13,10 @@ import pandas as pd
 import pytest
 
 from engine.errors import UserError
-from kafka_io.broker import EmbeddedBroker
 from kafka_io.sasl_proxy import SaslProxy
 from tests.helpers import ROOT, finkctl_transfer_as
 
 SPEC = {"survey": "ztf", "start": "2021-11-22", "stop": "2021-11-23", "content": "lightcurve"}
-
-
-@pytest.fixture(scope="module")
-def scram_broker(tmp_path_factory):
-    b = EmbeddedBroker(tmp_path_factory.mktemp("scram-service"), port=0, heap="512m", security="scram")
-    b.start()
-    yield b
-    b.stop(timeout=10)
-
-
-@pytest.fixture
-def service_env(tmp_path, scram_broker, small_archive, monkeypatch):
-    """The service: SCRAM admin from the one configuration, service mode on."""
-    env = {"FINK_TRANSFER_DATA_DIR": str(tmp_path / "var"),
-           "FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS": scram_broker.bootstrap_servers,
-           "FINK_TRANSFER_KAFKA__SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-           "FINK_TRANSFER_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
-           "FINK_TRANSFER_KAFKA__SASL_USERNAME": scram_broker.admin_user,
-           "FINK_TRANSFER_KAFKA__SASL_PASSWORD": scram_broker.admin_password,
-           "FINK_TRANSFER_KAFKA__SCHEMA_COPIES": "3",
-           "FINK_TRANSFER_SERVICE__ENABLED": "true",
-           "FINK_TRANSFER_ARCHIVES__ZTF": str(small_archive),
-           "HOME": str(tmp_path / "home")}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("FINK_TRANSFER_CONFIG", raising=False)
-    from engine.config import load_settings
-    return load_settings()
 
 
 def _cli(*args, stdin=None, env=None):
@@ -83,7 +54,7 @@ def _official_poll(topic, user, password, group, servers, schema_path):
     return None, None, None
 
 
-def test_users_acls_share_with_our_consumer_and_the_official_client(service_env, scram_broker, tmp_path):
+def test_users_acls_share_with_our_consumer_and_the_official_client(service_mode_env, scram_broker, tmp_path):
     from fink_client.consumer import AlertError
 
     from engine import accounts, audit
@@ -99,11 +70,11 @@ def test_users_acls_share_with_our_consumer_and_the_official_client(service_env,
         assert "Kafka SCRAM credentials" in r.stdout and f"{name}.transfer" in r.stdout
     listing = _cli("users", "list").stdout
     assert "alice" in listing and "bob" in listing
-    assert "alice-password" not in service_env.users_file.read_text()
-    alice, bob = get_user(service_env, "alice"), get_user(service_env, "bob")
+    assert "alice-password" not in service_mode_env.users_file.read_text()
+    alice, bob = get_user(service_mode_env, "alice"), get_user(service_mode_env, "bob")
 
-    _plan, rec = submit_job(service_env, SPEC, test=True, user=alice)
-    rec = wait_job(service_env, rec.job_id, timeout=180)
+    _plan, rec = submit_job(service_mode_env, SPEC, test=True, user=alice)
+    rec = wait_job(service_mode_env, rec.job_id, timeout=180)
     assert rec.state == "done" and rec.published == 10, rec.error
     topic = rec.topic
     assert acl.readers(scram_broker.client_config(), topic) == {"alice"}
@@ -146,13 +117,13 @@ def test_users_acls_share_with_our_consumer_and_the_official_client(service_env,
         SaslProxy(servers, "bob", "not-his-password").check()
     # ... and by the library checks: he cannot cancel, share or delete it, nor even see it
     with pytest.raises(UserError, match="unknown job"):
-        accounts.cancel(service_env, bob, rec.job_id)
+        accounts.cancel(service_mode_env, bob, rec.job_id)
     with pytest.raises(UserError, match="not yours"):
-        accounts.delete_topic(service_env, bob, topic)
-    assert accounts.list_jobs_for(service_env, bob) == []
+        accounts.delete_topic(service_mode_env, bob, topic)
+    assert accounts.list_jobs_for(service_mode_env, bob) == []
 
     # alice shares: an explicit READ ACL; bob reads it with both clients, but still cannot manage it
-    accounts.share(service_env, alice, rec.job_id, "bob")
+    accounts.share(service_mode_env, alice, rec.job_id, "bob")
     assert acl.readers(scram_broker.client_config(), topic) == {"alice", "bob"}
     r = _download(topic, tmp_path / "bob", bob_env)
     assert r.returncode == 0, r.stderr
@@ -175,9 +146,9 @@ def test_users_acls_share_with_our_consumer_and_the_official_client(service_env,
         assert rows == 10
     finally:
         proxy.stop()
-    assert [j.job_id for j in accounts.list_jobs_for(service_env, bob)] == [rec.job_id]
+    assert [j.job_id for j in accounts.list_jobs_for(service_mode_env, bob)] == [rec.job_id]
     with pytest.raises(UserError, match="only its owner or an admin"):
-        accounts.cancel(service_env, bob, rec.job_id)
+        accounts.cancel(service_mode_env, bob, rec.job_id)
 
     # a wrong password, and a removed user, are refused by the broker
     _cli("users", "passwd", "bob", "--password-stdin", stdin="bob-new-password\n")
@@ -186,7 +157,7 @@ def test_users_acls_share_with_our_consumer_and_the_official_client(service_env,
     assert _cli("users", "remove", "bob").returncode == 0
     assert acl.readers(scram_broker.client_config(), topic) == {"alice"}
 
-    actions = [(e["user"], e["action"]) for e in audit.read_audit(service_env)]
+    actions = [(e["user"], e["action"]) for e in audit.read_audit(service_mode_env)]
     for expected in [("alice", "submit"), ("alice", "start"), ("alice", "share"), ("local", "user-add"),
                      ("local", "user-remove")]:
         assert expected in actions
