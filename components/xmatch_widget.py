@@ -7,7 +7,6 @@ at submission the job keeps its own compact copy, deleted when the topic expires
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import streamlit as st
@@ -28,13 +27,8 @@ def _preview(path: str, size: int):
 
 
 def _save(settings, upload) -> Path:
-    data = upload.getvalue()
-    folder = Path(settings.data_dir) / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{hashlib.sha1(data).hexdigest()[:16]}_{Path(upload.name).name}"
-    if not path.exists():
-        path.write_bytes(data)
-    return path
+    from components.session import current_user
+    return xmatch.save_upload(settings, current_user(settings), upload.name, upload.getvalue())
 
 
 def _guess(columns, guesses, fallback: int) -> int:

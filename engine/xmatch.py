@@ -398,6 +398,25 @@ def attach_to_job(directory, spec: dict) -> dict:
     return {**spec, "xmatch": {**options, "path": str(stored), "ra": "ra", "dec": "dec", "id": "id"}}
 
 
+def save_upload(settings, user, name: str, data: bytes) -> Path:
+    """Keep an uploaded catalogue where the engine can read it: ``<data_dir>/uploads/`` in local
+    mode, the user's own ``uploads/`` in service mode; content-addressed, so re-uploads are free.
+
+    The name must be a plain file name (``engine.access.confine_name``).
+    """
+    import hashlib
+
+    from engine.access import confine, confine_name
+
+    name = confine_name(name)
+    folder = confine(settings, user, "uploads") if user is not None else Path(settings.data_dir) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha1(data).hexdigest()[:16]}_{name}"
+    if not path.exists():
+        path.write_bytes(data)
+    return path
+
+
 def store_with_job(settings, job_id: str) -> None:
     """After ``create_job``: keep the catalogue in the job directory and point spec.yaml at it.
 

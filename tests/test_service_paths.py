@@ -85,10 +85,14 @@ def test_cli_spec_outside_is_one_line_and_inside_is_read(service):
     r = subprocess.run([sys.executable, "-m", "cli", "submit", "--user", "alice", "--spec", str(outside)],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is refused" in r.stderr, r.stderr
+    import argparse
+
+    from cli import submit_cmd
     from cli.submit_cmd import build_spec
     (service.settings.users_dir / "alice" / "mine.yaml").write_text("survey: ztf\nstart: 2021-11-22\n")
-    args = SimpleNamespace(spec="mine.yaml", **{k: None for k in ("survey", "start", "stop", "content", "limit",
-                                                                 "topic", "classes", "conditions")})
+    parser = argparse.ArgumentParser()
+    submit_cmd.register(parser.add_subparsers())
+    args = parser.parse_args(["submit", "--spec", "mine.yaml"])  # every flag of the real command
     assert str(build_spec(args, service.settings, service.alice)["stop"]) == "2021-11-22"
 
 
@@ -103,3 +107,26 @@ def test_someone_elses_topic_is_refused_and_own_folder_accepted(service):
     (root / "ok").mkdir()
     assert explore_folder(service.settings, service.alice, "ok") == root / "ok"
     assert explore_folder(service.settings, service.alice, str(root / "ok")) == root / "ok"
+
+
+@pytest.mark.parametrize("catalogue", [a for a in ATTEMPTS if a] + ["/etc/passwd", "link-out/spec.yaml"])
+def test_catalogue_path_of_a_spec(service, catalogue):
+    """A spec's cross-match catalogue is a path too: outside the user's folder it is refused before
+    the file is opened (no content of a server file can leak through a catalogue error)."""
+    from engine.job.launcher import submit_job
+    from engine.job.store import list_jobs
+
+    spec = dict(SPEC, xmatch={"path": catalogue, "ra": "ra", "dec": "dec", "id": "name", "radius_arcsec": 2})
+    with pytest.raises(UserError, match="is refused"):
+        submit_job(service.settings, spec, user=service.alice)
+    assert list_jobs(service.settings) == []
+
+
+def test_catalogue_upload_is_kept_in_the_users_folder(service):
+    from engine.xmatch import save_upload
+
+    path = save_upload(service.settings, service.alice, "targets.csv", b"ra,dec,name\n1,2,a\n")
+    assert path.parent == (service.settings.users_dir / "alice" / "uploads").resolve()
+    for bad in ("../targets.csv", ".hidden.csv", "a/b.csv", "x\x00.csv"):
+        with pytest.raises(UserError, match="is refused"):
+            save_upload(service.settings, service.alice, bad, b"ra,dec\n")

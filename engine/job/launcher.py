@@ -30,6 +30,8 @@ def submit_job(settings, spec, test: bool = False, engine: str = "auto", master:
     from engine.job.plan import plan_job
     from kafka_io.broker import ensure_broker
 
+    if user is not None:
+        spec = _confined_catalogue(settings, user, spec)
     plan = plan_job(settings, spec, test=test)
     nbytes = None
     if user is not None and plan.topic:
@@ -46,6 +48,15 @@ def submit_job(settings, spec, test: bool = False, engine: str = "auto", master:
     audit.record(settings, user.name if user is not None else None, "submit", job=rec.job_id, topic=rec.topic,
                  estimated=estimated)
     return plan, rec
+
+
+def _confined_catalogue(settings, user, spec):
+    """A service-mode spec's catalogue path, confined to the user's folder before anything opens it."""
+    xmatch = spec.get("xmatch") if isinstance(spec, dict) else None
+    if not xmatch or not xmatch.get("path"):
+        return spec
+    from engine.access import confine
+    return {**spec, "xmatch": {**xmatch, "path": str(confine(settings, user, xmatch["path"], must_exist=True))}}
 
 
 def launch_job(settings, spec, test: bool = False, engine: str = "spark", master: str | None = None,
