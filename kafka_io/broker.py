@@ -84,12 +84,11 @@ def check_bootstrap(bootstrap_servers: str, extra_conf: dict | None = None, time
             f"(start it with 'fink-transfer broker start' or check kafka.bootstrap_servers)") from exc
 
 
-def _leaders_known(bootstrap_servers: str, conf: dict, timeout: float) -> bool:
+def _leaders_known(conf: dict, timeout: float) -> bool:
     """Metadata answers and every partition of every topic has a leader (logs recovered)."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    check_bootstrap(bootstrap_servers, conf, timeout)
     try:
         md = AdminClient({**conf, "log_level": 0}).list_topics(timeout=timeout)
     except KafkaException:
@@ -298,12 +297,8 @@ class EmbeddedBroker:
                 raise UserError(f"embedded Kafka broker exited at start: {self._last_error_line()} "
                                 f"(log {self.log_file})")
             if port_open(self.host, self.port):
-                try:
-                    if (_leaders_known(self.bootstrap_servers, self.client_config(), timeout=2.0)
-                            and _groups_served(self.client_config(), timeout=2.0)):
-                        return self.status()
-                except BrokerUnavailable:
-                    pass
+                if _leaders_known(self.client_config(), 2.0) and _groups_served(self.client_config(), 2.0):
+                    return self.status()
             time.sleep(0.2)
         self.stop()
         raise UserError(f"embedded Kafka broker did not become ready within {timeout:.0f} s (see {self.log_file})")

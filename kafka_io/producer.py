@@ -1,4 +1,4 @@
-"""Publish a transfer topic in the fink wire format (see ../shared/research/fink.md section 2).
+"""Publish a transfer topic in the fink wire format (the one astrolabsoftware/fink-client consumes).
 
 * ``<topic>``: 10 partitions, 7-day retention, key = topic name, value = schemaless Avro,
   partition drawn uniformly at random per alert (as the real job does since March 2023);

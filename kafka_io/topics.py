@@ -1,4 +1,4 @@
-"""Topic names of the fink wire protocol (see ../shared/research/fink.md section 2.1)."""
+"""Topic names of the fink wire protocol (as astrolabsoftware/fink-client reads them: ``ftransfer_<survey>_<date>_<n>``)."""
 
 from __future__ import annotations
 

@@ -223,6 +223,20 @@ def finish(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def candids_on_disk(outdir: Path) -> list[int]:
+    """The candids of every Parquet file a download wrote (Hive folders included)."""
+    import pandas as pd
+    return pd.read_parquet(outdir, columns=["candid"])["candid"].tolist()
+
+
+def candids_so_far(outdir: Path) -> list[int]:
+    """Like :func:`candids_on_disk` while a download still writes: [] when a file is mid-rename."""
+    try:
+        return candids_on_disk(outdir)
+    except Exception:  # noqa: BLE001 - a file appearing while we read: look again later
+        return []
+
+
 def topic_totals(settings, topic: str) -> dict[int, dict]:
     """Per-partition message counts read from the broker's watermarks."""
     from confluent_kafka import Consumer, TopicPartition

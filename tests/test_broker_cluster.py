@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import time
 
-import pandas as pd
 import pytest
 
 from engine.job.launcher import launch_job, wait_job
 from engine.job.store import read_log
 from kafka_io.client_config import base_config, producer_config
 from kafka_io.manifest import Manifest, publish_manifest, read_manifest
-from tests.helpers import (consume_all, expected_rows, finish, make_values, point_settings_at, publish,
+from tests.helpers import (candids_so_far, consume_all, expected_rows, finish, make_values, point_settings_at, publish,
                            start_download, topic_totals, wait_for)
 
 NIGHTS = ["2021-11-22", "2021-11-23"]
@@ -29,13 +28,6 @@ def cluster_env(tmp_path, cluster, small_archive, monkeypatch):
     monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ZTF", str(small_archive))
     from engine.config import load_settings
     return load_settings()
-
-
-def _candids(outdir):
-    try:
-        return pd.read_parquet(outdir, columns=["candid"])["candid"].tolist()
-    except Exception:  # noqa: BLE001 - files appearing while we read: look again later
-        return []
 
 
 def test_losing_a_broker_mid_job_and_mid_download_loses_and_duplicates_nothing(
@@ -67,7 +59,7 @@ def test_losing_a_broker_mid_job_and_mid_download_loses_and_duplicates_nothing(
     out = tmp_path / "out"
     proc = start_download("-topic", topic_name, "-outdir", str(out), "-nconsumers", "2", "-batchsize", "100")
     try:
-        wait_for(lambda: len(_candids(out)) >= half, 120, "the first half on disk")
+        wait_for(lambda: len(candids_so_far(out)) >= half, 120, "the first half on disk")
         cluster.nodes[1].kill()
         publish(cluster_env, topic_name, values[half:], None, manifest=None, create=False)
         publish_manifest(producer_config(cluster_env), Manifest(
@@ -75,4 +67,4 @@ def test_losing_a_broker_mid_job_and_mid_download_loses_and_duplicates_nothing(
     finally:
         _out, err = finish(proc, 240)
     assert proc.returncode == 0, err
-    assert sorted(_candids(out)) == sorted(candids)
+    assert sorted(candids_so_far(out)) == sorted(candids)

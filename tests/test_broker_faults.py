@@ -15,7 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
 
 from engine.job.launcher import launch_job, wait_job
@@ -24,17 +23,13 @@ from kafka_io.client_config import base_config, consumer_config, producer_config
 from kafka_io.consumer.credentials import default_group_id
 from kafka_io.manifest import Manifest, publish_manifest, read_manifest
 from kafka_io.producer import PartitionWriter, create_transfer_topics, merge_reports
-from tests.helpers import (ROOT, consume_all, expected_rows, make_values, point_settings_at, publish, topic_totals,
-                           wait_for)
+from tests.helpers import (ROOT, candids_on_disk, candids_so_far, consume_all, expected_rows, make_values,
+                           point_settings_at, publish, topic_totals, wait_for)
 
 
 def _download_cmd(topic: str, outdir: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "cli", "download", "-topic", topic, "-outdir", str(outdir), "-nconsumers", "2",
             "-batchsize", "100", *extra]
-
-
-def _candids(outdir: Path) -> list[int]:
-    return pd.read_parquet(outdir, columns=["candid"])["candid"].tolist()
 
 
 def test_producer_retries_through_a_broker_kill_without_duplicates(private_env, private_broker, topic_name):
@@ -110,7 +105,7 @@ def test_download_carries_on_after_a_broker_kill_and_gives_up_on_one_that_stays_
     proc = subprocess.Popen(_download_cmd(topic_name, out, "-stall_timeout", "60"), cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        wait_for(lambda: out.is_dir() and len(_candids_safe(out)) >= half, 120, "the first half on disk")
+        wait_for(lambda: out.is_dir() and len(candids_so_far(out)) >= half, 120, "the first half on disk")
         private_broker.kill()
         time.sleep(2.0)
         private_broker.start()
@@ -123,7 +118,7 @@ def test_download_carries_on_after_a_broker_kill_and_gives_up_on_one_that_stays_
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, err
-    assert sorted(_candids(out)) == sorted(candids)  # every alert exactly once
+    assert sorted(candids_on_disk(out)) == sorted(candids)  # every alert exactly once
 
     # A broker that stays down: one line, exit 2, files intact, and the same command resumes.
     topic2 = topic_name + "0"
@@ -132,7 +127,7 @@ def test_download_carries_on_after_a_broker_kill_and_gives_up_on_one_that_stays_
     proc = subprocess.Popen(_download_cmd(topic2, out2, "-stall_timeout", "6"), cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        wait_for(lambda: out2.is_dir() and len(_candids_safe(out2)) == len(values), 120, "every alert on disk")
+        wait_for(lambda: out2.is_dir() and len(candids_so_far(out2)) == len(values), 120, "every alert on disk")
         private_broker.kill()
         t0 = time.monotonic()
         _out, err = proc.communicate(timeout=120)
@@ -143,7 +138,7 @@ def test_download_carries_on_after_a_broker_kill_and_gives_up_on_one_that_stays_
     assert proc.returncode == 2 and len(lines) == 1, err
     assert "has not answered" in lines[0] and "run the same command again" in lines[0]
     assert 6 <= time.monotonic() - t0 < 60
-    on_disk = sorted(_candids(out2))
+    on_disk = sorted(candids_on_disk(out2))
     assert on_disk == sorted(candids)
     private_broker.start()
     publish_manifest(producer_config(private_env), Manifest(
@@ -151,7 +146,7 @@ def test_download_carries_on_after_a_broker_kill_and_gives_up_on_one_that_stays_
     again = subprocess.run(_download_cmd(topic2, out2), cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert again.returncode == 0, again.stderr
     assert "COMPLETE" in again.stdout
-    assert sorted(_candids(out2)) == sorted(candids)
+    assert sorted(candids_on_disk(out2)) == sorted(candids)
 
 
 def test_stop_and_start_keep_topics_data_and_committed_offsets(private_env, private_broker, topic_name, tmp_path):
@@ -161,7 +156,7 @@ def test_stop_and_start_keep_topics_data_and_committed_offsets(private_env, priv
     first = subprocess.run(_download_cmd(topic_name, out, "-limit", "1000"), cwd=ROOT, capture_output=True,
                            text=True, timeout=180)
     assert first.returncode == 0, first.stderr
-    assert len(_candids(out)) == 1000
+    assert len(candids_on_disk(out)) == 1000
     group = default_group_id(str(out))
 
     def committed() -> dict[int, int]:
@@ -185,7 +180,7 @@ def test_stop_and_start_keep_topics_data_and_committed_offsets(private_env, priv
 
     rest = subprocess.run(_download_cmd(topic_name, out), cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert rest.returncode == 0, rest.stderr
-    assert sorted(_candids(out)) == sorted(candids)
+    assert sorted(candids_on_disk(out)) == sorted(candids)
 
 
 def test_retention_really_deletes_old_data(tmp_path, monkeypatch, topic_name, kafka_jars):
@@ -227,10 +222,3 @@ def test_retention_really_deletes_old_data(tmp_path, monkeypatch, topic_name, ka
                                                          manifest_topic(topic_name))), 60, "retention")
     finally:
         broker.stop(timeout=10)
-
-
-def _candids_safe(outdir: Path) -> list[int]:
-    try:
-        return _candids(outdir)
-    except Exception:  # noqa: BLE001 - a file being renamed while we look: try again later
-        return []

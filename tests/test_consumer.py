@@ -20,7 +20,7 @@ import pytest
 from kafka_io.client_config import base_config, producer_config
 from kafka_io.manifest import Manifest, publish_manifest
 from kafka_io.producer import PartitionWriter, create_transfer_topics
-from tests.helpers import ROOT, make_values, publish, start_download
+from tests.helpers import ROOT, candids_on_disk, make_values, publish, start_download
 
 
 @pytest.fixture
@@ -36,10 +36,6 @@ def download(*args, timeout=180, **kw):
 
 def parts(outdir: Path) -> list[Path]:
     return sorted(p for p in outdir.rglob("part-*") if p.is_file())
-
-
-def candids_on_disk(outdir: Path) -> list[int]:
-    return pd.read_parquet(outdir, columns=["candid"])["candid"].tolist()
 
 
 def test_finkclass_partitions_types_and_completeness(env, topic_name, tmp_path):
