@@ -372,10 +372,9 @@ def consume_all(settings, topic: str) -> list[bytes]:
         for p, t in manifest.partitions.items():
             consumer.assign([TopicPartition(topic, p, 0)])
             got = 0
-            while got < t["count"]:
+            deadline = time.monotonic() + 60  # a cluster that lost a broker elects new leaders meanwhile
+            while got < t["count"] and time.monotonic() < deadline:
                 msgs = consumer.consume(min(500, t["count"] - got), 5.0)
-                if not msgs:
-                    break
                 for m in msgs:
                     if not m.error():
                         out.append(m.value())
