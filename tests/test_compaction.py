@@ -95,7 +95,9 @@ def _compact_and_die_at(outdir: str, step: int, counter) -> None:
 
 def test_sigkill_at_every_step_of_compaction_then_resume_is_exact(tmp_path):
     pristine = tmp_path / "pristine"
-    candids, ranges = _write_batches(pristine)
+    # 4 batches (2 per partition): 4 pieces in each of the 5 class folders, 50 durable steps; every
+    # kind of step (fsync, rename, each unlink, the folder fsyncs) and every folder is still killed
+    candids, ranges = _write_batches(pristine, n=4 * BATCH)
     ctx = mp.get_context("fork")
     counter = ctx.Value("i", 0)
     # Count the durable steps of one full compaction (fsync, rename, unlink).

@@ -95,7 +95,37 @@ def _outcome(text, schema, batch):
     return ("accepted", compiled, mask)
 
 
-def test_every_generated_condition_is_refused_or_runs_in_duckdb(schema, rows, capsys):
+class _OneConnection:
+    """``duckdb.connect`` for ``condition_mask`` during a property run: the same in-memory connection
+    every time (its ``close`` waits for the end of the run), since opening one costs more than
+    evaluating a condition. ``condition_mask`` still runs whole: ``SET threads``, registering the
+    job's columns as ``batch`` (replacing the previous example's), the query."""
+
+    def __init__(self):
+        import duckdb
+        self.con = duckdb.connect()
+
+    def __call__(self, *args, **kwargs):
+        assert not args and not kwargs, (args, kwargs)  # an in-memory database, like the job's
+        return self
+
+    def close(self):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+
+@pytest.fixture
+def one_duckdb_connection(monkeypatch):
+    import duckdb
+    shared = _OneConnection()
+    monkeypatch.setattr(duckdb, "connect", shared)
+    yield shared
+    shared.con.close()
+
+
+def test_every_generated_condition_is_refused_or_runs_in_duckdb(schema, rows, one_duckdb_connection, capsys):
     counts = collections.Counter()
 
     @settings(max_examples=DUCKDB_EXAMPLES, **PROFILE)
