@@ -14,12 +14,13 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from tests.helpers import ELASTICC_NIGHTS, ELASTICC_PER_NIGHT, ELASTICC_START, LSST_NIGHTS, LSST_PER_NIGHT, \
-    LSST_START, REFERENCE, ZTF_NIGHTS, \
-    ZTF_PER_NIGHT, ZTF_START, app_environment, ensure_archive, point_settings_at
+    LSST_START, REFERENCE, SERVICE_SPEC, ZTF_NIGHTS, \
+    ZTF_PER_NIGHT, ZTF_START, app_environment, ensure_archive, install_users, point_settings_at
 
 # A test using any of these fixtures (directly or through another fixture) gets the marker.
 LAYER_FIXTURES = {
@@ -230,6 +231,16 @@ def real_lake(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def two_classified_ztf_nights():
+    """Two generated ZTF nights (400 alerts each, seed 3) in memory, classified: returning objects
+    with alerts, history and upper limits. A tuple of immutable batches."""
+    from engine.classification import classify_batch
+    from tests.helpers import generated_ztf_nights
+
+    return tuple(classify_batch(batch) for _, batch in generated_ztf_nights(3, dt.date(2022, 8, 1), 2, 400))
+
+
 CHROMIUM = os.environ.get("FINK_TRANSFER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -290,3 +301,72 @@ def installed_wheel(tmp_path_factory):
     (site / "test_venv_dependencies.pth").write_text("\n".join(sorted(deps)) + "\n")
     return SimpleNamespace(bin=venv / "bin", site=site, env=dict(env, FINK_TRANSFER_DATA_DIR=str(base / "var")),
                            cwd=base)
+
+
+# --------------------------------------------------------------------------- service mode, no broker
+
+@pytest.fixture(scope="session")
+def users_yaml(tmp_path_factory) -> Path:
+    """A users file made by ``add_user``: alice and bob (users), root (admin), each with the password
+    ``<name>-password``. A bcrypt hash costs ~0.3 s, so the session hashes them once and
+    ``install_users`` copies the file into each test's data dir."""
+    from engine.config import load_settings
+    from engine.users import add_user
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path_factory.mktemp("users") / "var"))
+    mp.delenv("FINK_TRANSFER_CONFIG", raising=False)
+    try:
+        settings = load_settings()
+        for name, role in (("alice", "user"), ("bob", "user"), ("root", "admin")):
+            add_user(settings, name, f"{name}-password", role=role)
+    finally:
+        mp.undo()
+    return Path(settings.users_file)
+
+
+@pytest.fixture
+def confined_alice(tmp_path, monkeypatch, users_yaml):
+    """Service mode without a broker: alice's folder holds ``link-out``, a symlink to a folder outside
+    (with a ``spec.yaml``); bob and root exist too."""
+    from engine.users import get_user
+
+    monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("FINK_TRANSFER_SERVICE__ENABLED", "true")
+    monkeypatch.delenv("FINK_TRANSFER_CONFIG", raising=False)
+    from engine.config import load_settings
+    settings = load_settings()
+    install_users(settings, users_yaml)
+    root = settings.users_dir / "alice"
+    root.mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "spec.yaml").write_text("survey: ztf\nstart: 2021-11-22\n")
+    os.symlink(tmp_path / "outside", root / "link-out")
+    return SimpleNamespace(settings=settings, alice=get_user(settings, "alice"), tmp=tmp_path)
+
+
+@pytest.fixture
+def service_settings(settings_env, monkeypatch, users_yaml):
+    """Service mode on the session broker, one concurrent job; alice, bob and root (admin) exist."""
+    monkeypatch.setenv("FINK_TRANSFER_SERVICE__ENABLED", "true")
+    monkeypatch.setenv("FINK_TRANSFER_QUOTAS__CONCURRENT_JOBS", "1")
+    from engine.config import load_settings
+    settings = load_settings()
+    install_users(settings, users_yaml)
+    return settings
+
+
+@pytest.fixture
+def busy_slot(service_settings):
+    """bob's job holding the only slot: a live process whose command line names the job."""
+    import signal
+    import subprocess
+
+    from engine.job.store import create_job, update_status
+
+    rec = create_job(service_settings, SERVICE_SPEC, owner="bob")
+    proc = subprocess.Popen(["sh", "-c", f"sleep 120 # {rec.job_id}"], start_new_session=True)
+    update_status(service_settings, rec.job_id, state="running", pid=proc.pid, dispatched=1.0)
+    yield rec
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(5)

@@ -8,6 +8,7 @@ independent pandas selection, the CLI and the official client.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -47,6 +48,36 @@ def ensure_archive(settings, survey: str, start: str, nights: int, per_night: in
     return out
 
 
+# The spec of the service-mode tests' jobs: two ZTF nights (no archive needed to create the job).
+SERVICE_SPEC = {"survey": "ztf", "start": "2021-11-22", "stop": "2021-11-23"}
+
+
+def install_users(settings, users_yaml: Path) -> None:
+    """Copy a users file (the ``users_yaml`` fixture's) to where ``settings`` reads it, mode 0600."""
+    import shutil
+
+    dest = Path(settings.users_file)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(users_yaml, dest)
+    os.chmod(dest, 0o600)
+
+
+def generated_ztf_nights(seed: int, start, nights: int, per_night: int):
+    """The generator's ZTF nights in memory, one after the other from one warm population (retired
+    after each night, as ``build_archive`` does): yields ``(night generator, its raw alert batch)``."""
+    import datetime as dt
+
+    from engine.archive import cutouts
+    from engine.archive.generator import ZtfNight, warm_population
+
+    pop = warm_population("ztf", seed, start, per_night)
+    for d in range(nights):
+        gen = ZtfNight(start + dt.timedelta(days=d), seed, cutouts.StampBank(0, size=2), pop)
+        gen.plan_night(per_night)
+        yield gen, gen.chunk(0, per_night)
+        pop.retire(gen.ordinal + 1)
+
+
 def app_environment(data_dir: Path, bootstrap: str) -> dict[str, str]:
     """Environment variables the app (and the jobs/downloads it starts) run with in tests."""
     return {
@@ -62,6 +93,16 @@ def new_app(timeout: float = 60):
     from streamlit.testing.v1 import AppTest
 
     return AppTest.from_file(str(APP), default_timeout=timeout)
+
+
+def monitor_as(user: str):
+    """The Monitor page, run once for ``user`` logged in (service mode), checked clean."""
+    at = new_app()
+    at.session_state["auth_user"] = user
+    at.switch_page("monitor.py")
+    at.run()
+    assert_clean(at)
+    return at
 
 
 def assert_clean(at) -> None:
@@ -496,3 +537,63 @@ def download_in_app(pg, monitor_shot: str | None = None) -> str:
     pg.get_by_text("Complete: every alert of the manifest is on disk.").wait_for(timeout=180_000)
     wait_for_app_run(pg)
     return outdir
+
+
+# --------------------------------------------------------------------------- seeded random nested Arrow data
+
+RANDOM_PRIMS = [pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.float32(), pa.float64(),
+                pa.string(), pa.large_string(), pa.binary(), pa.large_binary()]
+
+
+def _random_type(rng: random.Random, depth: int):
+    r = rng.random()
+    if depth <= 0 or r < 0.55:
+        return rng.choice(RANDOM_PRIMS)
+    if r < 0.7:
+        return pa.struct([pa.field(f"f{i}", _random_type(rng, depth - 1))
+                          for i in range(rng.randint(1, 4))])
+    if r < 0.85:
+        return (pa.large_list if rng.random() < 0.2 else pa.list_)(_random_type(rng, depth - 1))
+    return pa.map_(pa.string(), _random_type(rng, depth - 1))
+
+
+def _random_value(rng: random.Random, t, null_p):
+    import numpy as np
+
+    if rng.random() < null_p:
+        return None
+    if pa.types.is_boolean(t):
+        return rng.random() < 0.5
+    if pa.types.is_integer(t):
+        bits = t.bit_width
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        edge = [x for x in (0, 1, -1, hi, lo, 63, 64, -64, -65, 8191, 8192) if lo <= x <= hi]
+        return rng.choice(edge) if rng.random() < 0.3 else rng.randint(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    if pa.types.is_floating(t):
+        x = rng.choice([0.0, -0.0, float("inf"), float("-inf"), 1e300, 1.5, rng.uniform(-1e6, 1e6)])
+        return float(np.float32(x)) if t == pa.float32() and abs(x) < 3e38 else (
+            x if t == pa.float64() else 1.25)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "".join(rng.choice("abcé€\u00ff\U0001f600 ") for _ in range(rng.choice([0, 1, 5, 70, 200])))
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 1, 3, 130, 3000])))
+    if pa.types.is_struct(t):
+        return {f.name: _random_value(rng, f.type, null_p) for f in t}
+    if pa.types.is_map(t):
+        return [(f"k{i}", _random_value(rng, t.item_type, null_p)) for i in range(rng.choice([0, 1, 2, 5]))]
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return [_random_value(rng, t.value_type, null_p) for _ in range(rng.choice([0, 1, 2, 7, 130]))]
+    raise TypeError(t)
+
+
+@functools.lru_cache(maxsize=None)
+def random_batch(seed: int) -> pa.RecordBatch:
+    """Seeded random nested data (structs, lists, maps, every primitive) with nulls at every level:
+    1 to 6 columns, 1, 3 or 40 rows. The encoder and decoder tests draw the same seeds, so each batch
+    is built once (a RecordBatch is immutable)."""
+    rng = random.Random(seed)
+    fields = [pa.field(f"c{i}", _random_type(rng, 3)) for i in range(rng.randint(1, 6))]
+    n = rng.choice([1, 3, 40])
+    null_p = rng.choice([0.0, 0.1, 0.5])
+    rows = [{f.name: _random_value(rng, f.type, null_p) for f in fields} for _ in range(n)]
+    return pa.RecordBatch.from_pylist(rows, schema=pa.schema(fields))

@@ -13,9 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from engine import content
-from engine.archive import cutouts, layout, objects, reader, sky
-from engine.archive.generator import ZtfNight, build_archive, warm_population, ztf_population
+from engine.archive import layout, objects, reader, sky
+from engine.archive.generator import build_archive, ztf_population
 from engine.classification import TnsCatalog, classify_batch, load_tns_catalog
+from tests.helpers import generated_ztf_nights
 
 START = dt.date(2022, 6, 1)
 NIGHTS = 30
@@ -152,18 +153,13 @@ def test_solar_system_objects_move_and_keep_their_ssnamenr(month):
 
 
 def test_classifier_reproduces_labels_of_returning_sources():
-    pop = warm_population("ztf", 9, dt.date(2023, 3, 1), 2000)
     rows = []
-    for d in range(2):
-        gen = ZtfNight(dt.date(2023, 3, 1) + dt.timedelta(days=d), 9, cutouts.StampBank(0, size=2), pop)
-        gen.plan_night(2000)
+    for gen, batch in generated_ztf_nights(9, dt.date(2023, 3, 1), 2, 2000):
         rows += gen.tns_rows
-        batch = gen.chunk(0, 2000)
         tns = TnsCatalog.from_arrays([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
         out = classify_batch(batch, tns)
         assert out.column("finkclass").to_pylist() == list(gen.last_labels[0])
         assert out.column("tnsclass").to_pylist() == list(gen.last_labels[1])
-        pop.retire(gen.ordinal + 1)
     returning = pc.list_value_length(batch.column("prv_candidates")).to_numpy() > 0
     assert returning.mean() > 0.5
 

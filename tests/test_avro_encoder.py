@@ -7,11 +7,8 @@ alerts) and seeded random nested data with nulls at every level, sliced and empt
 from __future__ import annotations
 
 import glob
-import json
-import random
 
 import fastavro
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -20,7 +17,7 @@ import pytest
 from engine.avro.encoder import encode_batch, encode_to_arrow
 from engine.avro.oracle import fastavro_encode
 from engine.avro.schema import avro_schema_from_arrow
-from tests.helpers import REFERENCE, arrow_type_of_avro
+from tests.helpers import REFERENCE, arrow_type_of_avro, random_batch
 
 SAMPLES = REFERENCE / "samples"
 
@@ -137,59 +134,10 @@ def test_real_transfer_output_same_bytes_under_our_schema():
 
 # ---- seeded random nested data
 
-PRIMS = [pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.float32(), pa.float64(),
-         pa.string(), pa.large_string(), pa.binary(), pa.large_binary()]
-
-
-def _random_type(rng: random.Random, depth: int):
-    r = rng.random()
-    if depth <= 0 or r < 0.55:
-        return rng.choice(PRIMS)
-    if r < 0.7:
-        return pa.struct([pa.field(f"f{i}", _random_type(rng, depth - 1))
-                          for i in range(rng.randint(1, 4))])
-    if r < 0.85:
-        return (pa.large_list if rng.random() < 0.2 else pa.list_)(_random_type(rng, depth - 1))
-    return pa.map_(pa.string(), _random_type(rng, depth - 1))
-
-
-def _random_value(rng: random.Random, t, null_p):
-    if rng.random() < null_p:
-        return None
-    if pa.types.is_boolean(t):
-        return rng.random() < 0.5
-    if pa.types.is_integer(t):
-        bits = t.bit_width
-        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-        edge = [x for x in (0, 1, -1, hi, lo, 63, 64, -64, -65, 8191, 8192) if lo <= x <= hi]
-        return rng.choice(edge) if rng.random() < 0.3 else rng.randint(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-    if pa.types.is_floating(t):
-        x = rng.choice([0.0, -0.0, float("inf"), float("-inf"), 1e300, 1.5, rng.uniform(-1e6, 1e6)])
-        return float(np.float32(x)) if t == pa.float32() and abs(x) < 3e38 else (
-            x if t == pa.float64() else 1.25)
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "".join(rng.choice("abcé€\u00ff\U0001f600 ") for _ in range(rng.choice([0, 1, 5, 70, 200])))
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 1, 3, 130, 3000])))
-    if pa.types.is_struct(t):
-        return {f.name: _random_value(rng, f.type, null_p) for f in t}
-    if pa.types.is_map(t):
-        return [(f"k{i}", _random_value(rng, t.item_type, null_p)) for i in range(rng.choice([0, 1, 2, 5]))]
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return [_random_value(rng, t.value_type, null_p) for _ in range(rng.choice([0, 1, 2, 7, 130]))]
-    raise TypeError(t)
-
-
 @pytest.mark.parametrize("seed", range(40))
 def test_random_nested_batches_identical_to_fastavro(seed):
-    rng = random.Random(seed)
-    fields = [pa.field(f"c{i}", _random_type(rng, 3)) for i in range(rng.randint(1, 6))]
-    schema = pa.schema(fields)
-    n = rng.choice([1, 3, 40])
-    null_p = rng.choice([0.0, 0.1, 0.5])
-    rows = [{f.name: _random_value(rng, f.type, null_p) for f in fields} for _ in range(n)]
-    batch = pa.RecordBatch.from_pylist(rows, schema=schema)
-    avro = avro_schema_from_arrow(schema)
+    batch = random_batch(seed)
+    avro = avro_schema_from_arrow(batch.schema)
     fastavro.parse_schema(avro)  # a valid schema
     for part in _slices(batch):
         _check(part, avro)

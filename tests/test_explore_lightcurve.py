@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pyarrow as pa
 
 from components import alerts, charts
 from engine import content
-from engine.archive import cutouts
-from engine.archive.generator import ZtfNight, warm_population
-from engine.classification import classify_batch
 
 
-def _two_nights():
-    pop = warm_population("ztf", 3, dt.date(2022, 8, 1), 400)
-    batches = []
-    for d in range(2):
-        gen = ZtfNight(dt.date(2022, 8, 1) + dt.timedelta(days=d), 3, cutouts.StampBank(0, size=2), pop)
-        gen.plan_night(400)
-        batches.append(classify_batch(gen.chunk(0, 400)))
-        pop.retire(gen.ordinal + 1)
-    return batches
-
-
-def test_full_content_light_curve_has_alerts_history_and_upper_limits():
-    df = alerts.to_pandas(pa.Table.from_batches(_two_nights()))
+def test_full_content_light_curve_has_alerts_history_and_upper_limits(two_classified_ztf_nights):
+    df = alerts.to_pandas(pa.Table.from_batches(two_classified_ztf_nights))
     roles = alerts.columns_for(df)
     counts = alerts.alerts_per_object(df, roles)
     ids = list(counts)
@@ -44,9 +28,8 @@ def test_full_content_light_curve_has_alerts_history_and_upper_limits():
     assert "triangle-down-open" in symbols and "circle" in symbols
 
 
-def test_lightcurve_content_light_curve_groups_the_alerts():
-    batches = _two_nights()
-    light = pa.Table.from_batches([content.project(b, "ztf", "lightcurve") for b in batches])
+def test_lightcurve_content_light_curve_groups_the_alerts(two_classified_ztf_nights):
+    light = pa.Table.from_batches([content.project(b, "ztf", "lightcurve") for b in two_classified_ztf_nights])
     df = alerts.to_pandas(light)
     roles = alerts.columns_for(df)
     assert roles.history is None

@@ -11,29 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 from engine.errors import UserError
-from tests.helpers import ROOT
+from tests.helpers import ROOT, SERVICE_SPEC as SPEC
 
 ATTEMPTS = ["/etc", "/tmp/out", "..", "../bob", "parquet/../../bob", "a/../../../..", "~/x", "~root/x",
             "link-out", "link-out/deeper", "x\x00y", "", "..\\..\\windows"]
-SPEC = {"survey": "ztf", "start": "2021-11-22", "stop": "2021-11-23"}
-
-
-@pytest.fixture
-def service(tmp_path, monkeypatch):
-    monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("FINK_TRANSFER_SERVICE__ENABLED", "true")
-    monkeypatch.delenv("FINK_TRANSFER_CONFIG", raising=False)
-    from engine.config import load_settings
-    from engine.users import add_user
-    settings = load_settings()
-    alice = add_user(settings, "alice", "alice-password")
-    add_user(settings, "bob", "bob-password")
-    root = settings.users_dir / "alice"
-    root.mkdir(parents=True)
-    (tmp_path / "outside").mkdir()
-    (tmp_path / "outside" / "spec.yaml").write_text("survey: ztf\nstart: 2021-11-22\n")
-    os.symlink(tmp_path / "outside", root / "link-out")
-    return SimpleNamespace(settings=settings, alice=alice, tmp=tmp_path)
 
 
 def _job(settings, owner):
@@ -42,32 +23,32 @@ def _job(settings, owner):
 
 
 @pytest.mark.parametrize("outdir", ATTEMPTS)
-def test_download_folder(service, outdir):
+def test_download_folder(confined_alice, outdir):
     from engine.accounts import start_download
     from kafka_io.consumer.options import DownloadOptions
 
-    rec = _job(service.settings, "alice")
+    rec = _job(confined_alice.settings, "alice")
     with pytest.raises(UserError, match="is refused"):
-        start_download(service.settings, service.alice, DownloadOptions(topic=rec.topic, outdir=outdir))
-    assert not (service.settings.users_dir / "alice" / "downloads").exists()  # nothing was started
+        start_download(confined_alice.settings, confined_alice.alice, DownloadOptions(topic=rec.topic, outdir=outdir))
+    assert not (confined_alice.settings.users_dir / "alice" / "downloads").exists()  # nothing was started
 
 
 @pytest.mark.parametrize("folder", ATTEMPTS)
-def test_explore_folder(service, folder):
+def test_explore_folder(confined_alice, folder):
     from engine.accounts import explore_folder
 
     with pytest.raises(UserError, match="is refused"):
-        explore_folder(service.settings, service.alice, folder)
+        explore_folder(confined_alice.settings, confined_alice.alice, folder)
 
 
 @pytest.mark.parametrize("spec", [a for a in ATTEMPTS if a] + [str(ROOT / "pyproject.toml")])  # "" = no file
-def test_spec_file(service, spec):
+def test_spec_file(confined_alice, spec):
     from cli.submit_cmd import build_spec
 
     args = SimpleNamespace(spec=spec, **{k: None for k in ("survey", "start", "stop", "content", "limit", "topic",
                                                           "classes", "conditions")})
     with pytest.raises(UserError, match="is refused"):
-        build_spec(args, service.settings, service.alice)
+        build_spec(args, confined_alice.settings, confined_alice.alice)
 
 
 @pytest.mark.parametrize("name", ["../cat.csv", "/etc/passwd", "sub/cat.csv", ".bashrc", "..", "a\x00.csv",
@@ -79,9 +60,9 @@ def test_upload_name(name):
         confine_name(name)
 
 
-def test_cli_spec_outside_is_one_line_and_inside_is_read(service):
+def test_cli_spec_outside_is_one_line_and_inside_is_read(confined_alice):
     env = dict(os.environ)
-    outside = service.tmp / "outside" / "spec.yaml"
+    outside = confined_alice.tmp / "outside" / "spec.yaml"
     r = subprocess.run([sys.executable, "-m", "cli", "submit", "--user", "alice", "--spec", str(outside)],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is refused" in r.stderr, r.stderr
@@ -89,28 +70,28 @@ def test_cli_spec_outside_is_one_line_and_inside_is_read(service):
 
     from cli import submit_cmd
     from cli.submit_cmd import build_spec
-    (service.settings.users_dir / "alice" / "mine.yaml").write_text("survey: ztf\nstart: 2021-11-22\n")
+    (confined_alice.settings.users_dir / "alice" / "mine.yaml").write_text("survey: ztf\nstart: 2021-11-22\n")
     parser = argparse.ArgumentParser()
     submit_cmd.register(parser.add_subparsers())
     args = parser.parse_args(["submit", "--spec", "mine.yaml"])  # every flag of the real command
-    assert str(build_spec(args, service.settings, service.alice)["stop"]) == "2021-11-22"
+    assert str(build_spec(args, confined_alice.settings, confined_alice.alice)["stop"]) == "2021-11-22"
 
 
-def test_someone_elses_topic_is_refused_and_own_folder_accepted(service):
+def test_someone_elses_topic_is_refused_and_own_folder_accepted(confined_alice):
     from engine.accounts import explore_folder, start_download
     from kafka_io.consumer.options import DownloadOptions
 
-    bobs = _job(service.settings, "bob")
+    bobs = _job(confined_alice.settings, "bob")
     with pytest.raises(UserError, match="not yours"):
-        start_download(service.settings, service.alice, DownloadOptions(topic=bobs.topic, outdir="x"))
-    root = (service.settings.users_dir / "alice").resolve()
+        start_download(confined_alice.settings, confined_alice.alice, DownloadOptions(topic=bobs.topic, outdir="x"))
+    root = (confined_alice.settings.users_dir / "alice").resolve()
     (root / "ok").mkdir()
-    assert explore_folder(service.settings, service.alice, "ok") == root / "ok"
-    assert explore_folder(service.settings, service.alice, str(root / "ok")) == root / "ok"
+    assert explore_folder(confined_alice.settings, confined_alice.alice, "ok") == root / "ok"
+    assert explore_folder(confined_alice.settings, confined_alice.alice, str(root / "ok")) == root / "ok"
 
 
 @pytest.mark.parametrize("catalogue", [a for a in ATTEMPTS if a] + ["/etc/passwd", "link-out/spec.yaml"])
-def test_catalogue_path_of_a_spec(service, catalogue):
+def test_catalogue_path_of_a_spec(confined_alice, catalogue):
     """A spec's cross-match catalogue is a path too: outside the user's folder it is refused before
     the file is opened (no content of a server file can leak through a catalogue error)."""
     from engine.job.launcher import submit_job
@@ -118,15 +99,15 @@ def test_catalogue_path_of_a_spec(service, catalogue):
 
     spec = dict(SPEC, xmatch={"path": catalogue, "ra": "ra", "dec": "dec", "id": "name", "radius_arcsec": 2})
     with pytest.raises(UserError, match="is refused"):
-        submit_job(service.settings, spec, user=service.alice)
-    assert list_jobs(service.settings) == []
+        submit_job(confined_alice.settings, spec, user=confined_alice.alice)
+    assert list_jobs(confined_alice.settings) == []
 
 
-def test_catalogue_upload_is_kept_in_the_users_folder(service):
+def test_catalogue_upload_is_kept_in_the_users_folder(confined_alice):
     from engine.xmatch import save_upload
 
-    path = save_upload(service.settings, service.alice, "targets.csv", b"ra,dec,name\n1,2,a\n")
-    assert path.parent == (service.settings.users_dir / "alice" / "uploads").resolve()
+    path = save_upload(confined_alice.settings, confined_alice.alice, "targets.csv", b"ra,dec,name\n1,2,a\n")
+    assert path.parent == (confined_alice.settings.users_dir / "alice" / "uploads").resolve()
     for bad in ("../targets.csv", ".hidden.csv", "a/b.csv", "x\x00.csv"):
         with pytest.raises(UserError, match="is refused"):
-            save_upload(service.settings, service.alice, bad, b"ra,dec\n")
+            save_upload(confined_alice.settings, confined_alice.alice, bad, b"ra,dec\n")
