@@ -89,7 +89,7 @@ def test_empty_job_still_creates_data_topic(settings_env, topic_name):
 
 def test_broker_down_is_a_clear_error():
     with pytest.raises(BrokerUnavailable, match="not reachable"):
-        check_bootstrap(f"127.0.0.1:{free_port()}", timeout=2)
+        check_bootstrap(f"127.0.0.1:{free_port()}", timeout=1)  # librdkafka: 1 s at least
 
 
 def test_broker_cli_start_status_stop(tmp_path, kafka_jars):

@@ -32,8 +32,9 @@ def data_dir(tmp_path_factory):
 def _submit(data_dir, condition):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINK_TRANSFER_")}
     env.update(FINK_TRANSFER_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT),
-               # a broker nobody listens on: reaching it would be a bug (validation comes first)
-               FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9")
+               # a broker nobody listens on: reaching it would be a bug (validation comes first); a
+               # valid condition gets there and waits for it 1 s instead of the default 10 s
+               FINK_TRANSFER_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9", FINK_TRANSFER_KAFKA__TIMEOUT_S="1")
     return subprocess.run([sys.executable, "-m", "cli", *BASE, "--condition", condition], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=120)
 
