@@ -196,6 +196,13 @@ def app_settings(broker, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def ztf_schema():
+    """The unified ZTF Arrow schema (every era) that conditions are typed against."""
+    from engine.schemas import unified_arrow_schema
+    return unified_arrow_schema("ztf")
+
+
+@pytest.fixture(scope="session")
 def ztf_archive(tmp_path_factory) -> Path:
     """Two ZTF nights across the 2021/2022 era boundary and one 2023-10 night (4.02), real samples included."""
     import pyarrow as pa

@@ -78,6 +78,16 @@ def generated_ztf_nights(seed: int, start, nights: int, per_night: int):
         pop.retire(gen.ordinal + 1)
 
 
+def compile_idempotent(text: str, schema):
+    """One condition compiled; its vetted Spark rendering compiles again to itself (idempotent)."""
+    from engine.conditions import compile_conditions
+
+    c = compile_conditions([text], schema)[0]
+    again = compile_conditions([c.spark_sql], schema)[0]
+    assert again.spark_sql == c.spark_sql
+    return c
+
+
 def app_environment(data_dir: Path, bootstrap: str) -> dict[str, str]:
     """Environment variables the app (and the jobs/downloads it starts) run with in tests."""
     return {

@@ -7,12 +7,7 @@ import pytest
 
 from engine.condition_functions import FUNCTIONS, OPERATORS, help_rows
 from engine.conditions import ConditionError, compile_conditions, condition_schema
-from engine.schemas import unified_arrow_schema
-
-
-@pytest.fixture(scope="module")
-def schema():
-    return unified_arrow_schema("ztf")
+from tests.helpers import compile_idempotent
 
 
 # (condition, token, fragment of the message)
@@ -74,9 +69,9 @@ REFUSED = [
 
 
 @pytest.mark.parametrize("text,token,fragment", REFUSED)
-def test_wrong_calls_and_mixes_are_refused_naming_the_token(text, token, fragment, schema):
+def test_wrong_calls_and_mixes_are_refused_naming_the_token(text, token, fragment, ztf_schema):
     with pytest.raises(ConditionError) as info:
-        compile_conditions(["candidate.magpsf > 0", text], schema)
+        compile_conditions(["candidate.magpsf > 0", text], ztf_schema)
     msg = str(info.value)
     assert msg.startswith("line 2: ") and "\n" not in msg
     assert fragment in msg, msg
@@ -105,11 +100,9 @@ ACCEPTED = [
 
 
 @pytest.mark.parametrize("text", ACCEPTED)
-def test_spark_compatible_mixes_are_accepted_and_run_in_duckdb(text, schema):
-    c = compile_conditions([text], schema)[0]
-    again = compile_conditions([c.spark_sql], schema)[0]
-    assert again.spark_sql == c.spark_sql
-    full = condition_schema(schema)
+def test_spark_compatible_mixes_are_accepted_and_run_in_duckdb(text, ztf_schema):
+    c = compile_idempotent(text, ztf_schema)
+    full = condition_schema(ztf_schema)
     con = duckdb.connect()
     try:  # binds and runs on a row of NULLs of the real types
         cols = ", ".join([f"NULL::{_duck(full.field(n).type)} AS \"{n}\"" for n in sorted(c.top_columns)]
@@ -124,7 +117,7 @@ def _duck(t):
     return _duck_type(t)
 
 
-def test_integer_arithmetic_wraps_in_duckdb_as_in_spark(schema):
+def test_integer_arithmetic_wraps_in_duckdb_as_in_spark(ztf_schema):
     """Spark non-ANSI: long * long and int + int wrap around; DuckDB raised OutOfRangeException."""
     big = 1_786_566_974_072_000_000
     cases = {
@@ -139,7 +132,7 @@ def test_integer_arithmetic_wraps_in_duckdb_as_in_spark(schema):
     con = duckdb.connect()
     try:
         for expr, expected in cases.items():
-            c = compile_conditions([f"({expr}) IS NULL OR ({expr}) <> 0"], schema)[0]
+            c = compile_conditions([f"({expr}) IS NULL OR ({expr}) <> 0"], ztf_schema)[0]
             inner = c.duckdb_sql.split(" IS NULL OR ")[0]
             row = con.execute(f"SELECT {inner} FROM (SELECT {big}::BIGINT AS candid, "
                               "{'fid': 1}::STRUCT(fid INT) AS candidate)").fetchone()
@@ -148,7 +141,7 @@ def test_integer_arithmetic_wraps_in_duckdb_as_in_spark(schema):
         con.close()
 
 
-def test_every_table_function_runs_with_its_arity_and_fails_with_another(schema):
+def test_every_table_function_runs_with_its_arity_and_fails_with_another(ztf_schema):
     args = {"number": "candidate.magpsf", "string": "objectId", "array": "prv_candidates",
             "lambda": "x -> x.fid = 1", "scale": "1", "value": "candidate.magpsf", "any": "candid",
             "comparable": "candidate.magpsf", "boolean": "true"}
@@ -156,16 +149,16 @@ def test_every_table_function_runs_with_its_arity_and_fails_with_another(schema)
         given = [args[k] for k in sig.args]
         if sig.name == "array_contains":  # ZTF has no array of numbers: its value is refused
             with pytest.raises(ConditionError, match="in an array of structs"):
-                compile_conditions([f"array_contains({given[0]}, 1)"], schema)
+                compile_conditions([f"array_contains({given[0]}, 1)"], ztf_schema)
             continue
         call = f"{sig.name}({', '.join(given)})"
         cond = {"boolean": call, "string": f"{call} = 'a'", "array": f"size({call}) > 0"}.get(
             sig.result, f"{call} > 0")
-        compile_conditions([cond], schema)
+        compile_conditions([cond], ztf_schema)
         too_many = f"{sig.name}({', '.join([args[k] for k in sig.args + sig.optional] + ['candid'])})"
         if sig.max_args is not None:
             with pytest.raises(ConditionError, match=rf"{sig.name}\(\) expects"):
-                compile_conditions([f"{too_many} IS NULL"], schema)
+                compile_conditions([f"{too_many} IS NULL"], ztf_schema)
 
 
 def test_the_field_browser_help_is_the_table():
