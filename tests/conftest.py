@@ -377,3 +377,165 @@ def busy_slot(service_settings):
     yield rec
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(5)
+
+
+# --------------------------------------------------------------------------- fixtures of single modules
+
+@pytest.fixture(scope="module")
+def submitted(app_settings):
+    """A test job submitted from the query page (``app_settings``); returns (job_id, topic, the AppTest)."""
+    from tests.helpers import assert_clean, new_app
+
+    at = new_app().run()
+    at.text_area(key="conditions_ztf").input("candidate.magpsf < 25").run()
+    at.button(key="test_job").click().run()
+    assert_clean(at)
+    sub = at.session_state["submission"]
+    return sub["job_id"], sub["topic"], at
+
+
+@pytest.fixture(scope="module")
+def ztf_month(tmp_path_factory):
+    """30 ZTF nights x 300 alerts (seed 4), read back as one classified table of the light columns:
+    ``(archive folder, table)``."""
+    import pyarrow as pa
+
+    from engine.archive import reader
+    from engine.archive.generator import build_archive
+    from engine.classification import classify_batch, load_tns_catalog
+    from tests.helpers import MONTH_NIGHTS, MONTH_PER_NIGHT, MONTH_START
+
+    out = tmp_path_factory.mktemp("month") / "archive"
+    build_archive("ztf", MONTH_START, MONTH_NIGHTS, MONTH_PER_NIGHT, out, seed=4, progress=False, write_index=False)
+    cols = ["objectId", "candid", "candidate", "prv_candidates", "cdsxmatch", "roid", "mulens", "snn_snia_vs_nonia",
+            "snn_sn_vs_all", "rf_snia_vs_nonia", "rf_kn_vs_nonkn", "tracklet"]
+    table = reader.read_table(out, reader.list_nights(out), columns=cols)
+    return out, pa.Table.from_batches([classify_batch(table, load_tns_catalog(out))])
+
+
+@pytest.fixture(scope="module")
+def survey_archives(tmp_path_factory):
+    """One small archive per survey (150 alerts a night) under one root, for the codec tests."""
+    from engine.archive.generator import build_archive
+
+    root = tmp_path_factory.mktemp("archives")
+    # ZTF: the last night of 2022 and the first of 2023 = both eras, with their real sample alerts.
+    build_archive("ztf", dt.date(2022, 12, 31), 2, 150, root / "ztf", seed=3, progress=False, write_index=False)
+    build_archive("elasticc", dt.date(2023, 11, 27), 1, 150, root / "elasticc", seed=3, progress=False,
+                  write_index=False)
+    build_archive("lsst", dt.date(2026, 3, 6), 1, 150, root / "lsst", seed=3, progress=False, write_index=False)
+    return root
+
+
+@pytest.fixture
+def cluster_env(tmp_path, cluster, small_archive, monkeypatch):
+    """Settings on the three-node cluster, ZTF archive ``small_archive``."""
+    point_settings_at(monkeypatch, tmp_path / "var", cluster.bootstrap_servers, home=tmp_path / "home",
+                      schema_copies=5)
+    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ZTF", str(small_archive))
+    from engine.config import load_settings
+    return load_settings()
+
+
+@pytest.fixture
+def scram_admin_env(tmp_path, scram_broker, monkeypatch):
+    """The service's settings: the embedded broker's own SCRAM admin, from the one configuration."""
+    point_settings_at(monkeypatch, tmp_path / "var", scram_broker.bootstrap_servers, home=tmp_path / "home",
+                      schema_copies=3, security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                      sasl_username=scram_broker.admin_user, sasl_password=scram_broker.admin_password)
+    from engine.config import load_settings
+    return load_settings()
+
+
+@pytest.fixture
+def no_finkclient_env(settings_env, tmp_path, monkeypatch):
+    """``settings_env`` with an empty HOME: no ``~/.finkclient``, the project's configuration is used."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return settings_env
+
+
+@pytest.fixture(scope="module")
+def cli_data_dir(tmp_path_factory):
+    """A data dir whose ZTF archive holds two nights of 20 alerts (for CLI subprocesses)."""
+    from engine.archive.generator import build_archive
+
+    data = tmp_path_factory.mktemp("var")
+    build_archive("ztf", dt.date(2021, 11, 22), 2, 20, data / "archive" / "ztf", progress=False,
+                  write_index=False)
+    return data
+
+
+@pytest.fixture(scope="module")
+def estimate_archive(tmp_path_factory):
+    """Two ZTF nights (2021-12-31, 2022-01-01: two eras), 150 alerts each, with the statistics index."""
+    from engine.archive.generator import build_archive
+
+    out = tmp_path_factory.mktemp("arch") / "ztf"
+    build_archive("ztf", dt.date(2021, 12, 31), 2, 150, out, seed=3, progress=False)
+    return out
+
+
+@pytest.fixture
+def local_settings(tmp_path):
+    """Local-mode settings on a per-test data dir, from an explicit environment (no broker)."""
+    from engine.config import load_settings
+    return load_settings(env={"FINK_TRANSFER_DATA_DIR": str(tmp_path / "var")})
+
+
+@pytest.fixture
+def service_mode_settings(tmp_path, monkeypatch):
+    """Service mode on a per-test data dir, no broker and no users yet."""
+    monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("FINK_TRANSFER_SERVICE__ENABLED", "true")
+    monkeypatch.delenv("FINK_TRANSFER_CONFIG", raising=False)
+    from engine.config import load_settings
+    return load_settings()
+
+
+@pytest.fixture
+def archive_env(settings_env):
+    """``settings_env`` whose ZTF archive holds two nights of 50 alerts."""
+    from engine.archive.generator import build_archive
+
+    build_archive("ztf", dt.date(2021, 11, 22), 2, 50, settings_env.archive_dir("ztf"), progress=False,
+                  write_index=False)
+    return settings_env
+
+
+@pytest.fixture
+def service_jobs(job_env, monkeypatch):
+    """Service mode on ``job_env``: two concurrent jobs, 100 alerts per job, throttled jobs."""
+    monkeypatch.setenv("FINK_TRANSFER_SERVICE__ENABLED", "true")
+    monkeypatch.setenv("FINK_TRANSFER_QUOTAS__CONCURRENT_JOBS", "2")
+    monkeypatch.setenv("FINK_TRANSFER_QUOTAS__ALERTS_PER_JOB", "100")
+    monkeypatch.setenv("FINK_TRANSFER_JOBS__THROTTLE_S", "1")  # each job outlasts the 12 submissions
+    from engine.config import load_settings
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def condition_rows(tmp_path_factory):
+    """One batch of classified archive rows for the condition property: 2 synthetic nights + the real
+    2021 sample alerts, plus 24 copies whose numbers are edges (``with_edge_rows``)."""
+    from engine.archive import reader
+    from engine.archive.generator import build_archive
+    from engine.classification import classify_batch, load_tns_catalog
+    from tests.helpers import with_edge_rows
+
+    out = tmp_path_factory.mktemp("prop") / "ztf"
+    build_archive("ztf", dt.date(2021, 11, 22), 2, 150, out, progress=False, write_index=False)
+    table = reader.read_table(out, reader.list_nights(out))
+    return with_edge_rows(classify_batch(table, load_tns_catalog(out)))
+
+
+@pytest.fixture
+def one_duckdb_connection(monkeypatch):
+    """``duckdb.connect`` gives one shared in-memory connection for the test (``OneDuckDBConnection``)."""
+    import duckdb
+
+    from tests.helpers import OneDuckDBConnection
+
+    shared = OneDuckDBConnection()
+    monkeypatch.setattr(duckdb, "connect", shared)
+    yield shared
+    shared.con.close()

@@ -8,6 +8,7 @@ independent pandas selection, the CLI and the official client.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
 import json
@@ -34,6 +35,8 @@ APP = ROOT / "app_pages" / "streamlit_app.py"
 ZTF_START, ZTF_NIGHTS, ZTF_PER_NIGHT = "2021-12-29", 5, 150
 LSST_START, LSST_NIGHTS, LSST_PER_NIGHT = "2026-03-05", 3, 150
 ELASTICC_START, ELASTICC_NIGHTS, ELASTICC_PER_NIGHT = "2023-11-27", 3, 60
+# A month of ZTF for the object-model tests (``ztf_month``): light curves, returning sources.
+MONTH_START, MONTH_NIGHTS, MONTH_PER_NIGHT = dt.date(2022, 6, 1), 30, 300
 
 
 def ensure_archive(settings, survey: str, start: str, nights: int, per_night: int) -> Path:
@@ -607,3 +610,57 @@ def random_batch(seed: int) -> pa.RecordBatch:
     null_p = rng.choice([0.0, 0.1, 0.5])
     rows = [{f.name: _random_value(rng, f.type, null_p) for f in fields} for _ in range(n)]
     return pa.RecordBatch.from_pylist(rows, schema=pa.schema(fields))
+
+
+# --------------------------------------------------------------------------- conditions
+
+FLOAT_EDGES = [None, float("nan"), float("inf"), float("-inf"), 0.0, -0.0, -1.0, 1e-30, 3.4e38, 2.675, 19.5]
+INT_EDGES = [None, 0, -1, 2147483647, -2147483648]
+
+
+def with_edge_rows(batch, n=24):
+    """Archive rows plus ``n`` copies whose numbers are edges (NULL, NaN, inf, 0, -0, int limits)."""
+    copies = batch.slice(0, n).to_pylist()
+    top = int(max(batch.column(batch.schema.get_field_index("candid")).to_pylist()))
+    for i, row in enumerate(copies):
+        row["candid"] = [top + 1 + i, 2**63 - 1 - i, -(2**63) + i][i % 3]
+        row["rf_snia_vs_nonia"] = FLOAT_EDGES[i % len(FLOAT_EDGES)]
+        row["roid"] = INT_EDGES[i % len(INT_EDGES)]
+        cand = row["candidate"]
+        for k, name in enumerate(("magpsf", "sigmapsf", "distnr", "magnr", "jd", "ra", "drb")):
+            cand[name] = FLOAT_EDGES[(i + k) % len(FLOAT_EDGES)]
+        for k, name in enumerate(("fid", "ndethist", "nid", "field")):
+            cand[name] = INT_EDGES[(i + k) % len(INT_EDGES)]
+        cand["pid"] = [None, 2**63 - 1, -(2**63), 0][i % 4]
+        cand["isdiffpos"] = [None, "t", "f", "1", " 2 ", "nan", "", "1e3"][i % 8]
+        row["objectId"] = [None, "", "ZTF19%_", "a\\b", "ztf21"][i % 5] if i % 2 else row["objectId"]
+        for p in row["prv_candidates"] or []:
+            p["magpsf"] = FLOAT_EDGES[(i + 3) % len(FLOAT_EDGES)] if i % 2 else p["magpsf"]
+            p["fid"] = INT_EDGES[i % len(INT_EDGES)] if i % 3 == 0 else p["fid"]
+        if i % 7 == 0:
+            row["prv_candidates"] = None
+        elif i % 7 == 1:
+            row["prv_candidates"] = []
+    edges = pa.RecordBatch.from_pylist(copies, schema=batch.schema)
+    return pa.Table.from_batches([batch, edges]).combine_chunks().to_batches()[0]
+
+
+class OneDuckDBConnection:
+    """``duckdb.connect`` for ``condition_mask`` during a property run: the same in-memory connection
+    every time (its ``close`` waits for the end of the run), since opening one costs more than
+    evaluating a condition. ``condition_mask`` still runs whole: ``SET threads``, registering the
+    job's columns as ``batch`` (replacing the previous example's), the query."""
+
+    def __init__(self):
+        import duckdb
+        self.con = duckdb.connect()
+
+    def __call__(self, *args, **kwargs):
+        assert not args and not kwargs, (args, kwargs)  # an in-memory database, like the job's
+        return self
+
+    def close(self):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)

@@ -5,7 +5,6 @@ One module-wide flow (each step needs the previous one's result), one test per p
 
 from __future__ import annotations
 
-import pytest
 
 from tests.helpers import assert_clean, cli, metric, new_app, rerun_until
 
@@ -22,17 +21,6 @@ def published(settings, job_id: str, topic: str) -> int:
     rec = wait_job(settings, job_id, timeout=180)
     assert rec.state == "done", rec.error
     return read_manifest(base_config(settings), topic).total
-
-
-@pytest.fixture(scope="module")
-def submitted(app_settings):
-    """Submit a test job from the query page; returns (job_id, topic)."""
-    at = new_app().run()
-    at.text_area(key="conditions_ztf").input("candidate.magpsf < 25").run()
-    at.button(key="test_job").click().run()
-    assert_clean(at)
-    sub = at.session_state["submission"]
-    return sub["job_id"], sub["topic"], at
 
 
 def test_submission_shows_topic_command_and_spec(submitted):

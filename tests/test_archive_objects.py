@@ -10,28 +10,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import pytest
 
 from engine import content
 from engine.archive import layout, objects, reader, sky
 from engine.archive.generator import build_archive, ztf_population
-from engine.classification import TnsCatalog, classify_batch, load_tns_catalog
-from tests.helpers import generated_ztf_nights
-
-START = dt.date(2022, 6, 1)
-NIGHTS = 30
-PER_NIGHT = 300
-
-
-@pytest.fixture(scope="module")
-def month(tmp_path_factory):
-    """30 ZTF nights x 300 alerts (seed 4), read back as one table of the light columns."""
-    out = tmp_path_factory.mktemp("month") / "archive"
-    build_archive("ztf", START, NIGHTS, PER_NIGHT, out, seed=4, progress=False, write_index=False)
-    cols = ["objectId", "candid", "candidate", "prv_candidates", "cdsxmatch", "roid", "mulens", "snn_snia_vs_nonia",
-            "snn_sn_vs_all", "rf_snia_vs_nonia", "rf_kn_vs_nonkn", "tracklet"]
-    table = reader.read_table(out, reader.list_nights(out), columns=cols)
-    return out, pa.Table.from_batches([classify_batch(table, load_tns_catalog(out))])
+from engine.classification import TnsCatalog, classify_batch
+from tests.helpers import MONTH_NIGHTS, MONTH_START, generated_ztf_nights
 
 
 def _alerts(table) -> pd.DataFrame:
@@ -56,8 +40,8 @@ def _history(table) -> pd.DataFrame:
     return out
 
 
-def test_history_of_a_later_alert_holds_the_earlier_alerts(month):
-    _, table = month
+def test_history_of_a_later_alert_holds_the_earlier_alerts(ztf_month):
+    _, table = ztf_month
     df = _alerts(table)
     hist = _history(table)
     df["night"] = np.floor(df.jd - 0.5).astype(int)
@@ -72,8 +56,8 @@ def test_history_of_a_later_alert_holds_the_earlier_alerts(month):
     assert np.allclose(found.magpsf_1, found.magpsf, atol=1e-4)
 
 
-def test_alerts_per_object_median_and_long_tail(month):
-    _, table = month
+def test_alerts_per_object_median_and_long_tail(ztf_month):
+    _, table = ztf_month
     per = pd.Series(table.column("objectId").to_numpy(zero_copy_only=False)).value_counts()
     df = _alerts(table)
     nights = df.assign(night=np.floor(df.jd - 0.5)).groupby("objectId").night.nunique()
@@ -81,11 +65,11 @@ def test_alerts_per_object_median_and_long_tail(month):
     assert len(multi) > 200
     assert multi.median() >= 3                      # several alerts per multi-night object
     assert multi.max() >= 3 * multi.median()        # and a long tail
-    assert 2.0 <= table.num_rows / len(per) <= 4.5  # docs/archive.md: 2-4.5 alerts per object and month
+    assert 2.0 <= table.num_rows / len(per) <= 4.5  # docs/archive.md: 2-4.5 alerts per object and ztf_month
 
 
-def test_ztf_footprint_and_galactic_plane(month):
-    _, table = month
+def test_ztf_footprint_and_galactic_plane(ztf_month):
+    _, table = ztf_month
     df = _alerts(table)
     assert (df.dec < -31).sum() == 0 and df.dec.min() > -30.01
     first = df.drop_duplicates("objectId")
@@ -96,16 +80,16 @@ def test_ztf_footprint_and_galactic_plane(month):
     assert (b[stellar] < 15).mean() > 2 * (b[extragalactic] < 15).mean()
 
 
-def test_magnitude_percentiles_within_documented_ranges(month):
-    _, table = month
+def test_magnitude_percentiles_within_documented_ranges(ztf_month):
+    _, table = ztf_month
     mag = _alerts(table).magpsf.to_numpy()
     p5, p50, p95 = np.percentile(mag, [5, 50, 95])
     # real (data.md 6.3): 14.6 / 17.9 / 19.6
     assert 13.8 <= p5 <= 16.0 and 17.0 <= p50 <= 18.8 and 19.0 <= p95 <= 20.3
 
 
-def test_history_counts_follow_the_history(month):
-    _, table = month
+def test_history_counts_follow_the_history(ztf_month):
+    _, table = ztf_month
     df = _alerts(table)
     hist = _history(table)
     ndet = hist[hist.detected].groupby("owner").size().reindex(range(len(df)), fill_value=0).to_numpy()
@@ -116,8 +100,8 @@ def test_history_counts_follow_the_history(month):
     assert upper.magpsf.isna().all() and upper.diffmaglim.notna().all() and len(upper) > len(hist) * 0.4
 
 
-def test_sn_candidate_light_curves_rise_then_fade(month):
-    _, table = month
+def test_sn_candidate_light_curves_rise_then_fade(ztf_month):
+    _, table = ztf_month
     df = _alerts(table)
     hist = _history(table)
     sn = df[df.finkclass == "SN candidate"]
@@ -137,8 +121,8 @@ def test_sn_candidate_light_curves_rise_then_fade(month):
     assert np.mean(shapes) >= 0.6
 
 
-def test_solar_system_objects_move_and_keep_their_ssnamenr(month):
-    _, table = month
+def test_solar_system_objects_move_and_keep_their_ssnamenr(ztf_month):
+    _, table = ztf_month
     df = _alerts(table)
     hist = _history(table)
     mpc = df[df.finkclass == "Solar System MPC"]
@@ -210,9 +194,9 @@ def test_elasticc_sources_come_back_with_their_history(tmp_path):
     assert dec.max() < sky.LSST_DEC[1] + 0.01
 
 
-def test_lightcurve_content_groups_into_multi_alert_objects(month):
-    out, _ = month
-    night_files = [layout.night_dir(out, START + dt.timedelta(days=d)) / "part-0.parquet" for d in range(NIGHTS)]
+def test_lightcurve_content_groups_into_multi_alert_objects(ztf_month):
+    out, _ = ztf_month
+    night_files = [layout.night_dir(out, MONTH_START + dt.timedelta(days=d)) / "part-0.parquet" for d in range(MONTH_NIGHTS)]
     ids = []
     for f in night_files:
         batch = pq.read_table(f).to_batches()[0]

@@ -9,7 +9,6 @@ nested data with nulls at every level, and corrupt messages (never a silently wr
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import math
 
@@ -50,25 +49,12 @@ def _check(values: list[bytes], schema: dict):
     return got
 
 
-@pytest.fixture(scope="module")
-def archives(tmp_path_factory):
-    from engine.archive.generator import build_archive
-
-    root = tmp_path_factory.mktemp("archives")
-    # ZTF: the last night of 2022 and the first of 2023 = both eras, with their real sample alerts.
-    build_archive("ztf", dt.date(2022, 12, 31), 2, 150, root / "ztf", seed=3, progress=False, write_index=False)
-    build_archive("elasticc", dt.date(2023, 11, 27), 1, 150, root / "elasticc", seed=3, progress=False,
-                  write_index=False)
-    build_archive("lsst", dt.date(2026, 3, 6), 1, 150, root / "lsst", seed=3, progress=False, write_index=False)
-    return root
-
-
 @pytest.mark.parametrize("survey,content", [(s, c["key"]) for s in surveys.NAMES for c in content_options(s)
                                             if c["key"] != CUSTOM])
-def test_every_content_of_every_survey(archives, survey, content):
+def test_every_content_of_every_survey(survey_archives, survey, content):
     from engine.archive.reader import list_nights, read_table
 
-    table = read_table(archives / survey, list_nights(archives / survey))
+    table = read_table(survey_archives / survey, list_nights(survey_archives / survey))
     batch = project(table, survey, content)
     schema = output_avro_schema(survey, content)
     values = encode_batch(batch, schema)

@@ -9,25 +9,15 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from engine.job.launcher import launch_job, wait_job
 from engine.job.store import read_log
 from kafka_io.client_config import base_config, producer_config
 from kafka_io.manifest import Manifest, publish_manifest, read_manifest
-from tests.helpers import (candids_so_far, consume_all, expected_rows, finish, make_values, point_settings_at, publish,
+from tests.helpers import (candids_so_far, consume_all, expected_rows, finish, make_values, publish,
                            start_download, topic_totals, wait_for)
 
 NIGHTS = ["2021-11-22", "2021-11-23"]
-
-
-@pytest.fixture
-def cluster_env(tmp_path, cluster, small_archive, monkeypatch):
-    point_settings_at(monkeypatch, tmp_path / "var", cluster.bootstrap_servers, home=tmp_path / "home",
-                      schema_copies=5)
-    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ZTF", str(small_archive))
-    from engine.config import load_settings
-    return load_settings()
 
 
 def test_losing_a_broker_mid_job_and_mid_download_loses_and_duplicates_nothing(

@@ -15,17 +15,7 @@ import pandas as pd
 import pytest
 
 from kafka_io import acl
-from tests.helpers import ROOT, make_values, point_settings_at, publish
-
-
-@pytest.fixture
-def service_env(tmp_path, scram_broker, monkeypatch):
-    """The service's settings: the embedded broker's own SCRAM admin, from the one configuration."""
-    point_settings_at(monkeypatch, tmp_path / "var", scram_broker.bootstrap_servers, home=tmp_path / "home",
-                      schema_copies=3, security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
-                      sasl_username=scram_broker.admin_user, sasl_password=scram_broker.admin_password)
-    from engine.config import load_settings
-    return load_settings()
+from tests.helpers import ROOT, make_values, publish
 
 
 def _user_env(tmp_path, **kafka) -> dict:
@@ -62,9 +52,9 @@ def test_without_credentials_nothing_is_served(scram_broker):
         check_bootstrap(scram_broker.bootstrap_servers, timeout=3)
 
 
-def test_scram_users_acls_and_the_credentials_file(service_env, scram_broker, topic_name, tmp_path):
+def test_scram_users_acls_and_the_credentials_file(scram_admin_env, scram_broker, topic_name, tmp_path):
     schema, values, candids = make_values(600)
-    totals = publish(service_env, topic_name, values, schema)  # the service publishes as admin
+    totals = publish(scram_admin_env, topic_name, values, schema)  # the service publishes as admin
     assert sum(t["count"] for t in totals.values()) == 600
     admin = scram_broker.client_config()
     acl.upsert_user(admin, "alice", "alice-secret")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
-import pytest
 
 from tests.helpers import ROOT, make_values, publish
 from kafka_io.consumer import compaction, offsets
@@ -125,15 +124,9 @@ def test_sigkill_at_every_step_of_compaction_then_resume_is_exact(tmp_path):
         shutil.rmtree(out)
 
 
-@pytest.fixture
-def env(settings_env, tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    return settings_env
-
-
-def test_partitioned_download_is_compacted_and_resumes_as_complete(env, topic_name, tmp_path):
+def test_partitioned_download_is_compacted_and_resumes_as_complete(no_finkclient_env, topic_name, tmp_path):
     schema, values, candids = make_values(1500)
-    publish(env, topic_name, values, schema)
+    publish(no_finkclient_env, topic_name, values, schema)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "cli", "download", "-topic", topic_name, "-outdir", str(out),
            "-partitionby", "finkclass", "-nconsumers", "2", "-batchsize", "100"]

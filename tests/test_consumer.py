@@ -23,12 +23,6 @@ from kafka_io.producer import PartitionWriter, create_transfer_topics
 from tests.helpers import ROOT, candids_on_disk, make_values, publish, start_download
 
 
-@pytest.fixture
-def env(settings_env, tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.finkclient: our configuration is used
-    return settings_env
-
-
 def download(*args, timeout=180, **kw):
     return subprocess.run([sys.executable, "-m", "cli", "download", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, **kw)
@@ -38,9 +32,9 @@ def parts(outdir: Path) -> list[Path]:
     return sorted(p for p in outdir.rglob("part-*") if p.is_file())
 
 
-def test_finkclass_partitions_types_and_completeness(env, topic_name, tmp_path):
+def test_finkclass_partitions_types_and_completeness(no_finkclient_env, topic_name, tmp_path):
     schema, values, candids = make_values(1500)
-    totals = publish(env, topic_name, values, schema)
+    totals = publish(no_finkclient_env, topic_name, values, schema)
     out = tmp_path / "out"
     r = download("-topic", topic_name, "-outdir", str(out), "-partitionby", "finkclass", "-nconsumers", "2",
                  "-batchsize", "400")
@@ -71,9 +65,9 @@ def test_finkclass_partitions_types_and_completeness(env, topic_name, tmp_path):
     assert sorted(candids_on_disk(out)) == sorted(candids)
 
 
-def test_sigkill_three_times_then_exact(env, topic_name, tmp_path):
+def test_sigkill_three_times_then_exact(no_finkclient_env, topic_name, tmp_path):
     schema, values, candids = make_values(6000)
-    publish(env, topic_name, values, schema)
+    publish(no_finkclient_env, topic_name, values, schema)
     out = tmp_path / "out"
     args = ("-topic", topic_name, "-outdir", str(out), "-nconsumers", "2", "-batchsize", "150",
             "-partitionby", "time")
@@ -107,9 +101,9 @@ def test_sigkill_three_times_then_exact(env, topic_name, tmp_path):
     assert sorted(pd.read_parquet(out, columns=["day"])["day"].unique()) == [22, 23, 24]
 
 
-def test_topic_without_manifest_finishes_by_end_offsets_avro(env, topic_name, tmp_path):
+def test_topic_without_manifest_finishes_by_end_offsets_avro(no_finkclient_env, topic_name, tmp_path):
     schema, values, candids = make_values(800)
-    publish(env, topic_name, values, schema, manifest=None)
+    publish(no_finkclient_env, topic_name, values, schema, manifest=None)
     out = tmp_path / "out"
     r = download("-topic", topic_name, "-outdir", str(out), "-outformat", "avro", "-maxtimeout", "5")
     assert r.returncode == 0, r.stderr
@@ -131,9 +125,9 @@ def _merge(a: dict, b: dict) -> dict:
     return out
 
 
-def test_running_manifest_waits_for_the_job(env, topic_name, tmp_path):
+def test_running_manifest_waits_for_the_job(no_finkclient_env, topic_name, tmp_path):
     schema, values, candids = make_values(1000)
-    first = publish(env, topic_name, values[:400], schema, manifest="running")
+    first = publish(no_finkclient_env, topic_name, values[:400], schema, manifest="running")
     out = tmp_path / "out"
     proc = start_download("-topic", topic_name, "-outdir", str(out), "-nconsumers", "2", "-batchsize", "1000")
     try:
@@ -143,9 +137,9 @@ def test_running_manifest_waits_for_the_job(env, topic_name, tmp_path):
         time.sleep(2.5)  # everything published so far is written; the job is still running
         assert proc.poll() is None, proc.communicate()
         assert len(candids_on_disk(out)) == 400
-        second = publish(env, topic_name, values[400:], None, manifest=None, create=False)
+        second = publish(no_finkclient_env, topic_name, values[400:], None, manifest=None, create=False)
         totals = _merge(first, second)
-        publish_manifest(producer_config(env), Manifest(topic=topic_name, status="done", partitions=totals,
+        publish_manifest(producer_config(no_finkclient_env), Manifest(topic=topic_name, status="done", partitions=totals,
                                                         total=1000))
         stdout, stderr = proc.communicate(timeout=60)
     finally:
@@ -156,9 +150,9 @@ def test_running_manifest_waits_for_the_job(env, topic_name, tmp_path):
     assert "COMPLETE" in stdout
 
 
-def test_limit_then_resume(env, topic_name, tmp_path):
+def test_limit_then_resume(no_finkclient_env, topic_name, tmp_path):
     schema, values, candids = make_values(1200)
-    publish(env, topic_name, values, schema)
+    publish(no_finkclient_env, topic_name, values, schema)
     out = tmp_path / "out"
     r = download("-topic", topic_name, "-outdir", str(out), "-limit", "700", "-batchsize", "100")
     assert r.returncode == 0, r.stderr
@@ -170,9 +164,9 @@ def test_limit_then_resume(env, topic_name, tmp_path):
     assert sorted(candids_on_disk(out)) == sorted(candids)
 
 
-def test_sigterm_stops_cleanly_and_resumes(env, topic_name, tmp_path):
+def test_sigterm_stops_cleanly_and_resumes(no_finkclient_env, topic_name, tmp_path):
     schema, values, candids = make_values(600)
-    publish(env, topic_name, values, schema, manifest="running")  # never finishes by itself
+    publish(no_finkclient_env, topic_name, values, schema, manifest="running")  # never finishes by itself
     out = tmp_path / "out"
     proc = start_download("-topic", topic_name, "-outdir", str(out), "-batchsize", "50000")
     deadline = time.monotonic() + 60
@@ -194,11 +188,11 @@ def _one_line_error(r):
     return lines[0]
 
 
-def test_errors_are_one_line_exit_2(env, topic_name, tmp_path, monkeypatch):
+def test_errors_are_one_line_exit_2(no_finkclient_env, topic_name, tmp_path, monkeypatch):
     out = str(tmp_path / "out")
     assert "does not exist" in _one_line_error(download("-topic", topic_name, "-outdir", out))
     # A data topic without schema.
-    admin, pconf = base_config(env), producer_config(env)
+    admin, pconf = base_config(no_finkclient_env), producer_config(no_finkclient_env)
     create_transfer_topics(admin, topic_name)
     w = PartitionWriter(pconf, topic_name, seed=1)
     w.send(make_values(20)[1])
@@ -216,7 +210,7 @@ def test_errors_are_one_line_exit_2(env, topic_name, tmp_path, monkeypatch):
     assert "unknown partitioning" in _one_line_error(download("-topic", topic_name, "-partitionby", "night"))
 
 
-def test_disk_full_leaves_no_corrupt_parquet(env, topic_name, tmp_path):
+def test_disk_full_leaves_no_corrupt_parquet(no_finkclient_env, topic_name, tmp_path):
     small = tmp_path / "small"
     small.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)],
@@ -225,7 +219,7 @@ def test_disk_full_leaves_no_corrupt_parquet(env, topic_name, tmp_path):
         pytest.skip(f"cannot mount a tiny tmpfs here ({mounted.stderr.strip()}): disk-full path not tested")
     try:
         schema, values, _ = make_values(2000)
-        publish(env, topic_name, values, schema)
+        publish(no_finkclient_env, topic_name, values, schema)
         out = small / "out"
         line = _one_line_error(download("-topic", topic_name, "-outdir", str(out), "-batchsize", "100",
                                         "-nconsumers", "2"))

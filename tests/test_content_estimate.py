@@ -75,57 +75,48 @@ def test_content_options_and_schemas():
     assert "prv_candidates" in cols and "cutoutScience" not in cols and "candidate" in cols
 
 
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    from engine.archive.generator import build_archive
-
-    out = tmp_path_factory.mktemp("arch") / "ztf"
-    build_archive("ztf", dt.date(2021, 12, 31), 2, 150, out, seed=3, progress=False)
-    return out
-
-
-def test_projection_of_every_era_gives_the_same_schema_and_fastavro_bytes(archive):
+def test_projection_of_every_era_gives_the_same_schema_and_fastavro_bytes(estimate_archive):
     from engine.archive import reader
     from engine.classification import classify_batch, load_tns_catalog
 
-    tns = load_tns_catalog(archive)
-    nights = reader.list_nights(archive)
+    tns = load_tns_catalog(estimate_archive)
+    nights = reader.list_nights(estimate_archive)
     for content in ("lightcurve", "cutouts", "full"):
         avro = output_avro_schema("ztf", content)
         for night in nights:  # 2021 and 2022 eras: different files, one output schema
-            batch = next(iter(reader.read_arrow(archive, [night], batch_size=60)))
+            batch = next(iter(reader.read_arrow(estimate_archive, [night], batch_size=60)))
             out = project(classify_batch(batch, tns), "ztf", content)
             assert out.schema == output_arrow_schema("ztf", content)
             part = out.slice(5, 40)
             assert encode_batch(part, avro) == fastavro_encode(part, avro)
 
 
-def test_estimate_from_the_index_and_exact_count(archive):
+def test_estimate_from_the_index_and_exact_count(estimate_archive):
     from engine.estimate import load_index
 
     from engine.archive import reader
     import pyarrow.compute as pc
 
-    index = load_index(archive)
-    table = reader.read_table(archive, reader.list_nights(archive), columns=["candidate"])
+    index = load_index(estimate_archive)
+    table = reader.read_table(estimate_archive, reader.list_nights(estimate_archive), columns=["candidate"])
     total = table.num_rows
     spec = JobSpec(survey="ztf", start="2021-12-31", stop="2022-01-01", content="lightcurve")
     est = estimate(spec, index)
     assert est.total_alerts == est.n_alerts == total and est.fraction == 1.0 and est.bytes > 0
     assert est.per_night["n_alerts"].sum() == total and set(est.per_night.columns) >= {"night", "class", "n_alerts"}
-    exact = exact_count(spec, archive)
+    exact = exact_count(spec, estimate_archive)
     assert int(exact) == total and exact.method == "exact"
 
     top_class = index.groupby("finkclass")["n_alerts"].sum().idxmax()
     spec_c = JobSpec(survey="ztf", start="2021-12-31", stop="2022-01-01", classes=[top_class])
     est_c = estimate(spec_c, index)
     assert 0 < est_c.n_alerts < total
-    assert int(exact_count(spec_c, archive)) == est_c.n_alerts  # same class semantics as the job
+    assert int(exact_count(spec_c, estimate_archive)) == est_c.n_alerts  # same class semantics as the job
 
     spec_cond = JobSpec(survey="ztf", start="2021-12-31", stop="2022-01-01",
                         conditions=["candidate.magpsf > 19"])
     assert not estimate(spec_cond, index).conditions_applied
-    n = int(exact_count(spec_cond, archive))
+    n = int(exact_count(spec_cond, estimate_archive))
     expected = pc.sum(pc.greater(pc.struct_field(table["candidate"], "magpsf"), 19)).as_py()
     assert n == expected
     assert int(estimate(JobSpec(survey="ztf", start="2021-12-31", stop="2022-01-01", limit=7), index).n_alerts) == 7
@@ -143,16 +134,16 @@ def test_estimate_latency_on_a_30_night_index():
     assert est.n_alerts > 0 and per_call < 0.05, per_call
 
 
-def test_pruned_candidate_gives_the_same_published_bytes(archive):
+def test_pruned_candidate_gives_the_same_published_bytes(estimate_archive):
     """The Spark path ships only candidate_fields_needed(); classification + projection + encoding
     of the pruned rows must give exactly the bytes of the whole rows (else the pruning is wrong)."""
     from engine.archive import reader
     from engine.classification import classify_batch, load_tns_catalog
     from engine.content import candidate_fields_needed
 
-    tns = load_tns_catalog(archive)
+    tns = load_tns_catalog(estimate_archive)
     assert candidate_fields_needed("ztf", "full") is None and candidate_fields_needed("elasticc", "full") is None
-    batch = pa.Table.from_batches(list(reader.read_arrow(archive, reader.list_nights(archive)))).combine_chunks()
+    batch = pa.Table.from_batches(list(reader.read_arrow(estimate_archive, reader.list_nights(estimate_archive)))).combine_chunks()
     batch = batch.to_batches()[0]
     cand = batch.column("candidate")
     for content in ("lightcurve", "cutouts"):

@@ -11,15 +11,6 @@ from kafka_io.broker import free_port
 from tests.helpers import cli
 
 
-@pytest.fixture
-def archive_env(settings_env):
-    from engine.archive.generator import build_archive
-
-    build_archive("ztf", dt.date(2021, 11, 22), 2, 50, settings_env.archive_dir("ztf"), progress=False,
-                  write_index=False)
-    return settings_env
-
-
 def _topics(settings):
     from confluent_kafka.admin import AdminClient
 

@@ -13,36 +13,27 @@ from engine.errors import UserError
 from engine.job.store import JobRecord
 
 
-@pytest.fixture
-def settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("FINK_TRANSFER_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("FINK_TRANSFER_SERVICE__ENABLED", "true")
-    monkeypatch.delenv("FINK_TRANSFER_CONFIG", raising=False)
-    from engine.config import load_settings
-    return load_settings()
-
-
-def test_users_store_hashes_passwords_and_roles(settings):
-    users.add_user(settings, "alice", "alice-secret-1")
-    users.add_user(settings, "root", "root-secret-1", role="admin")
-    text = settings.users_file.read_text()
+def test_users_store_hashes_passwords_and_roles(service_mode_settings):
+    users.add_user(service_mode_settings, "alice", "alice-secret-1")
+    users.add_user(service_mode_settings, "root", "root-secret-1", role="admin")
+    text = service_mode_settings.users_file.read_text()
     assert "alice-secret-1" not in text and "$2b$" in text
-    assert oct(settings.users_file.stat().st_mode & 0o777) == "0o600"
-    assert users.authenticate(settings, "alice", "alice-secret-1").name == "alice"
-    assert users.authenticate(settings, "alice", "wrong-password") is None
-    assert users.authenticate(settings, "nobody", "alice-secret-1") is None
-    assert [(u.name, u.role) for u in users.list_users(settings)] == [("alice", "user"), ("root", "admin")]
-    users.set_password(settings, "alice", "new-secret-22")
-    assert users.authenticate(settings, "alice", "alice-secret-1") is None
-    assert users.authenticate(settings, "alice", "new-secret-22") is not None
+    assert oct(service_mode_settings.users_file.stat().st_mode & 0o777) == "0o600"
+    assert users.authenticate(service_mode_settings, "alice", "alice-secret-1").name == "alice"
+    assert users.authenticate(service_mode_settings, "alice", "wrong-password") is None
+    assert users.authenticate(service_mode_settings, "nobody", "alice-secret-1") is None
+    assert [(u.name, u.role) for u in users.list_users(service_mode_settings)] == [("alice", "user"), ("root", "admin")]
+    users.set_password(service_mode_settings, "alice", "new-secret-22")
+    assert users.authenticate(service_mode_settings, "alice", "alice-secret-1") is None
+    assert users.authenticate(service_mode_settings, "alice", "new-secret-22") is not None
     with pytest.raises(UserError, match="already exists"):
-        users.add_user(settings, "alice", "whatever-123")
+        users.add_user(service_mode_settings, "alice", "whatever-123")
     with pytest.raises(UserError, match="bad user name"):
-        users.add_user(settings, "../evil", "whatever-123")
+        users.add_user(service_mode_settings, "../evil", "whatever-123")
     with pytest.raises(UserError, match="at least 8"):
-        users.add_user(settings, "carol", "short")
-    users.remove_user(settings, "alice")
-    assert users.get_user(settings, "alice") is None
+        users.add_user(service_mode_settings, "carol", "short")
+    users.remove_user(service_mode_settings, "alice")
+    assert users.get_user(service_mode_settings, "alice") is None
 
 
 def _rec(job_id, owner, shared=(), topic=None):
@@ -77,33 +68,33 @@ TRAVERSALS = [
 
 
 @pytest.mark.parametrize("path", TRAVERSALS)
-def test_confine_refuses_every_way_out(settings, tmp_path, path):
+def test_confine_refuses_every_way_out(service_mode_settings, tmp_path, path):
     alice = users.User("alice")
-    root = access.user_root(settings, alice)
+    root = access.user_root(service_mode_settings, alice)
     root.mkdir(parents=True, exist_ok=True)
     outside = tmp_path / "outside"
     outside.mkdir(exist_ok=True)
     if not (root / "link-out").is_symlink():
         os.symlink(outside, root / "link-out")
     with pytest.raises(UserError, match="is refused"):
-        access.confine(settings, alice, path)
+        access.confine(service_mode_settings, alice, path)
 
 
-def test_confine_refuses_absolute_path_into_another_users_folder(settings):
-    bob_root = access.user_root(settings, users.User("bob"))
+def test_confine_refuses_absolute_path_into_another_users_folder(service_mode_settings):
+    bob_root = access.user_root(service_mode_settings, users.User("bob"))
     with pytest.raises(UserError, match="is refused"):
-        access.confine(settings, users.User("alice"), str(bob_root / "parquet"))
+        access.confine(service_mode_settings, users.User("alice"), str(bob_root / "parquet"))
 
 
-def test_confine_accepts_paths_inside_and_local_mode_is_unchanged(settings, tmp_path):
+def test_confine_accepts_paths_inside_and_local_mode_is_unchanged(service_mode_settings, tmp_path):
     alice = users.User("alice")
-    root = access.user_root(settings, alice).resolve()
-    assert access.confine(settings, alice, "ftransfer_x/parquet") == root / "ftransfer_x" / "parquet"
-    assert access.confine(settings, alice, str(root / "a")) == root / "a"
-    assert access.confine(settings, alice, "./a/./b") == root / "a" / "b"
+    root = access.user_root(service_mode_settings, alice).resolve()
+    assert access.confine(service_mode_settings, alice, "ftransfer_x/parquet") == root / "ftransfer_x" / "parquet"
+    assert access.confine(service_mode_settings, alice, str(root / "a")) == root / "a"
+    assert access.confine(service_mode_settings, alice, "./a/./b") == root / "a" / "b"
     os.symlink(root / "a", root / "inner-link")
-    assert access.confine(settings, alice, "inner-link/c") == root / "a" / "c"
-    assert access.confine(settings, None, "/tmp/anywhere") == access.Path("/tmp/anywhere")
+    assert access.confine(service_mode_settings, alice, "inner-link/c") == root / "a" / "c"
+    assert access.confine(service_mode_settings, None, "/tmp/anywhere") == access.Path("/tmp/anywhere")
 
 
 @pytest.mark.parametrize("name", ["../x.csv", "/etc/passwd", "a/b.csv", ".hidden", "..", "x\x00.csv", "a\\b.csv", ""])
@@ -112,16 +103,16 @@ def test_upload_names_are_plain_names(name):
         access.confine_name(name)
 
 
-def test_audit_lines_readable_by_admin_only(settings):
-    audit.record(settings, "alice", "submit", job="j1")
-    audit.record(settings, "bob", "cancel", job="j2")
-    lines = settings.audit_file.read_text().splitlines()
+def test_audit_lines_readable_by_admin_only(service_mode_settings):
+    audit.record(service_mode_settings, "alice", "submit", job="j1")
+    audit.record(service_mode_settings, "bob", "cancel", job="j2")
+    lines = service_mode_settings.audit_file.read_text().splitlines()
     assert len(lines) == 2
-    entries = audit.read_audit(settings, users.User("root", role="admin"))
+    entries = audit.read_audit(service_mode_settings, users.User("root", role="admin"))
     assert [(e["user"], e["action"], e["job"]) for e in entries] == [("alice", "submit", "j1"), ("bob", "cancel", "j2")]
     assert entries[0]["ts"] <= entries[1]["ts"] <= time.time()
     with pytest.raises(UserError, match="only an admin"):
-        audit.read_audit(settings, users.User("alice"))
+        audit.read_audit(service_mode_settings, users.User("alice"))
 
 
 def test_round_robin_order_across_users():

@@ -14,16 +14,6 @@ from engine.users import User
 SPEC = {"survey": "ztf", "start": "2021-11-22", "stop": "2021-11-23", "content": "lightcurve"}
 
 
-@pytest.fixture
-def service_jobs(job_env, monkeypatch):
-    monkeypatch.setenv("FINK_TRANSFER_SERVICE__ENABLED", "true")
-    monkeypatch.setenv("FINK_TRANSFER_QUOTAS__CONCURRENT_JOBS", "2")
-    monkeypatch.setenv("FINK_TRANSFER_QUOTAS__ALERTS_PER_JOB", "100")
-    monkeypatch.setenv("FINK_TRANSFER_JOBS__THROTTLE_S", "1")  # each job outlasts the 12 submissions
-    from engine.config import load_settings
-    return load_settings()
-
-
 def _broker_topics(settings) -> set[str]:
     from confluent_kafka.admin import AdminClient
 
