@@ -118,6 +118,18 @@ def monitor_as(user: str):
     return at
 
 
+def download_to_completion(topic: str, timeout: float = 180):
+    """The Download page opened on ``topic`` (as Monitor's link does; checked clean, the topic
+    preselected), the download started, the page rerun until its progress says Complete."""
+    at = new_app()
+    at.query_params["topic"] = topic
+    at.switch_page("download.py").run()
+    assert_clean(at)
+    assert at.selectbox(key="download_topic").value == topic
+    at.button(key="download_start").click().run()
+    return rerun_until(at, lambda a: any("Complete" in (p.text or "") for p in a.get("progress")), timeout=timeout)
+
+
 def assert_clean(at) -> None:
     """No exception element and no error box on the page."""
     assert not at.exception, [e.message for e in at.exception]
@@ -183,6 +195,17 @@ def sample() -> tuple[dict, list[dict]]:
     with open(SAMPLE, "rb") as fh:
         reader = fastavro.reader(fh)
         return reader.writer_schema, list(reader)
+
+
+def fastavro_values(schema: dict, records: list[dict]) -> list[bytes]:
+    """The records written by fastavro (the oracle), one schemaless message each."""
+    parsed = fastavro.parse_schema(schema)
+    out = []
+    for rec in records:
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed, rec)
+        out.append(buf.getvalue())
+    return out
 
 
 def make_values(n: int, first_candid: int = 10_000_000, seed: int = 0) -> tuple[dict, list[bytes], list[int]]:

@@ -6,7 +6,7 @@ One module-wide flow (each step needs the previous one's result), one test per p
 from __future__ import annotations
 
 
-from tests.helpers import assert_clean, cli, metric, new_app, rerun_until
+from tests.helpers import assert_clean, cli, download_to_completion, metric, new_app, rerun_until
 
 
 def published(settings, job_id: str, topic: str) -> int:
@@ -56,14 +56,7 @@ def test_monitor_follows_the_job_to_done(submitted, app_settings):
 def test_download_page_downloads_the_topic(submitted, app_settings):
     job_id, topic, _ = submitted
     expected = published(app_settings, job_id, topic)
-    at = new_app()
-    at.query_params["topic"] = topic
-    at.switch_page("download.py").run()
-    assert_clean(at)
-    assert at.selectbox(key="download_topic").value == topic
-    at.button(key="download_start").click().run()
-    at = rerun_until(at, lambda a: any("Complete" in (p.text or "") for p in a.get("progress")),
-                     timeout=180)
+    at = download_to_completion(topic)
     assert_clean(at)
     written = int(metric(at, "Alerts written").replace(",", ""))
     assert written == expected > 0
@@ -73,12 +66,7 @@ def test_download_page_downloads_the_topic(submitted, app_settings):
 def test_download_again_resumes_without_duplicates(submitted, app_settings):
     job_id, topic, _ = submitted
     expected = published(app_settings, job_id, topic)
-    at = new_app()
-    at.query_params["topic"] = topic
-    at.switch_page("download.py").run()
-    at.button(key="download_start").click().run()
-    at = rerun_until(at, lambda a: any("Complete" in (p.text or "") for p in a.get("progress")),
-                     timeout=120)
+    at = download_to_completion(topic)
     assert int(metric(at, "Alerts written").replace(",", "")) == expected
 
 

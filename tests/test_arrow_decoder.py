@@ -9,13 +9,11 @@ nested data with nulls at every level, and corrupt messages (never a silently wr
 
 from __future__ import annotations
 
-import io
 import math
 
-import fastavro
 import pytest
 
-from tests.helpers import make_values, random_batch
+from tests.helpers import fastavro_values, make_values, random_batch
 from engine.avro.encoder import encode_batch
 from engine.avro.schema import avro_schema_from_arrow
 from engine import surveys
@@ -84,16 +82,6 @@ def test_random_nested_batches_identical_to_fastavro():
         _check(values, schema)
 
 
-def _fastavro_values(schema: dict, records: list[dict]) -> list[bytes]:
-    parsed = fastavro.parse_schema(schema)
-    out = []
-    for r in records:
-        buf = io.BytesIO()
-        fastavro.schemaless_writer(buf, parsed, r)
-        out.append(buf.getvalue())
-    return out
-
-
 def test_blocks_with_byte_sizes_enums_fixed_and_long_edges():
     """Negative block counts (a byte size follows, as Java writers may do), enums, fixed, int64 edges."""
     schema = {"type": "record", "name": "r", "fields": [
@@ -103,7 +91,7 @@ def test_blocks_with_byte_sizes_enums_fixed_and_long_edges():
         {"name": "a", "type": {"type": "array", "items": "int"}}]}
     recs = [{"e": e, "f": bytes([i, 2, 3]), "l": l, "a": list(range(i))}
             for i, (e, l) in enumerate([("A", 0), (None, -1), ("C", 2**63 - 1), ("B", -2**63), (None, 300)])]
-    values = _fastavro_values(schema, recs)
+    values = fastavro_values(schema, recs)
     _check(values, schema)
     # The same array written as ONE block with a negative count and its byte size.
     body = b"".join(bytes([2 * x]) for x in range(4))  # zig-zag ints 0..3, one byte each
@@ -129,4 +117,4 @@ def test_unsupported_union_keeps_the_fastavro_path():
         ArrowDecoder(schema)
     dec = Decoder(schema)
     assert dec.vectorised is None
-    assert dec.table(_fastavro_values(schema, [{"x": 3}, {"x": None}]))["x"].to_pylist() == [3, None]
+    assert dec.table(fastavro_values(schema, [{"x": 3}, {"x": None}]))["x"].to_pylist() == [3, None]

@@ -91,11 +91,11 @@ ACCEPTED = [
     "greatest(objectId, finkclass) > 'Z'",
     "log(candidate.distnr) > 0 AND log(2, candidate.distnr) > 0",
     "round(candidate.magpsf) = 19 AND round(candidate.magpsf, -1) = 20",
-    "size(filter(prv_candidates, x -> x.fid = 1)) > size(prv_candidates) - 3",
-    "CAST(candidate.fid AS STRING) = '1' AND CAST(objectId AS DOUBLE) IS NULL",
-    "CAST(true AS DOUBLE) = 1",
-    "objectId LIKE 'ZTF\\\\_%'",
-    "candid * candid > 0 AND -candid < 0 AND candidate.fid * 2147483647 <> 0 AND abs(candid) > 0",
+    "size(filter(prv_candidates, x -> x.fid = 1)) > size(prv_candidates) - 3",  # lambda, int vs int
+    "CAST(candidate.fid AS STRING) = '1' AND CAST(objectId AS DOUBLE) IS NULL",  # casts both ways
+    "CAST(true AS DOUBLE) = 1",                # boolean to number
+    "objectId LIKE 'ZTF\\\\_%'",                # an escaped LIKE wildcard
+    "candid * candid > 0 AND -candid < 0 AND candidate.fid * 2147483647 <> 0 AND abs(candid) > 0",  # wraps
 ]
 
 
