@@ -208,8 +208,9 @@ def fastavro_values(schema: dict, records: list[dict]) -> list[bytes]:
     return out
 
 
-def make_values(n: int, first_candid: int = 10_000_000, seed: int = 0) -> tuple[dict, list[bytes], list[int]]:
-    """Schema, n encoded alerts, and their candids."""
+def make_values(n: int, first_candid: int = 10_000_000, seed: int = 0,
+                classes: list[str] = CLASSES) -> tuple[dict, list[bytes], list[int]]:
+    """Schema, n encoded alerts (their finkclass cycling through ``classes``), and their candids."""
     schema, records = sample()
     parsed = fastavro.parse_schema(schema)
     rng = random.Random(seed)
@@ -217,7 +218,7 @@ def make_values(n: int, first_candid: int = 10_000_000, seed: int = 0) -> tuple[
     for i in range(n):
         rec = dict(records[i % len(records)])
         rec["candid"] = first_candid + i
-        rec["finkclass"] = CLASSES[i % len(CLASSES)]
+        rec["finkclass"] = classes[i % len(classes)]
         cand = dict(rec["candidate"])
         cand["jd"] = JD0 + (i % 3) + rng.random() * 0.9
         rec["candidate"] = cand
