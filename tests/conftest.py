@@ -25,7 +25,7 @@ from tests.helpers import ELASTICC_NIGHTS, ELASTICC_PER_NIGHT, ELASTICC_START, L
 # A test using any of these fixtures (directly or through another fixture) gets the marker.
 LAYER_FIXTURES = {
     "broker": {"broker", "private_broker", "scram_broker", "cluster", "kafka_jars"},
-    "spark": {"spark", "spark_job_env"},
+    "spark": {"spark", "spark_job_env", "spark_non_ansi"},
     "e2e": {"chromium_page", "installed_wheel"},
 }
 
@@ -175,6 +175,33 @@ def spark():
                .config("spark.sql.shuffle.partitions", "1").getOrCreate())
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module")
+def spark_non_ansi():
+    """A local Spark session as the jobs run conditions: non-ANSI, ``runSQLOnFiles`` off (one core, no UI)."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    session = (SparkSession.builder.master("local[1]").appName("fink-transfer-conditions")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.ansi.enabled", "false").config("spark.sql.runSQLOnFiles", "false")
+               .config("spark.sql.shuffle.partitions", "1").getOrCreate())
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def condition_diff_file(tmp_path_factory) -> str:
+    """``condition_diff_rows`` written as one Parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.helpers import CONDITION_DIFF_SCHEMA, condition_diff_rows
+
+    path = tmp_path_factory.mktemp("diff") / "alerts.parquet"
+    pq.write_table(pa.Table.from_pylist(condition_diff_rows(), schema=CONDITION_DIFF_SCHEMA), path)
+    return str(path)
 
 
 @pytest.fixture(scope="module")

@@ -688,3 +688,58 @@ class OneDuckDBConnection:
 
     def __getattr__(self, name):
         return getattr(self.con, name)
+
+
+# The Spark/DuckDB differential test's small table (``condition_diff_file``).
+_DIFF_CAND = pa.struct([
+    ("magpsf", pa.float32()), ("magnr", pa.float32()), ("distnr", pa.float32()),
+    ("sigmapsf", pa.float32()), ("fid", pa.int32()), ("jd", pa.float64()),
+    ("ndethist", pa.int32()), ("isdiffpos", pa.string()),
+])
+_DIFF_PRV = pa.list_(pa.struct([("magpsf", pa.float32()), ("fid", pa.int32())]))
+CONDITION_DIFF_SCHEMA = pa.schema([
+    ("candid", pa.int64()), ("objectId", pa.string()), ("candidate", _DIFF_CAND), ("prv_candidates", _DIFF_PRV),
+    ("rf_snia_vs_nonia", pa.float64()), ("tracklet", pa.string()), ("from_upper", pa.bool_()),
+    ("finkclass", pa.string()), ("tnsclass", pa.string()),
+    ("year", pa.int32()), ("month", pa.int32()), ("day", pa.int32()),
+])
+
+
+def condition_diff_rows(n=400, seed=7) -> list[dict]:
+    """Rows of ``CONDITION_DIFF_SCHEMA`` full of edge values (NULL, NaN, 0, -0, negatives, empty and
+    NULL arrays, NULL array elements), seeded."""
+    rng = random.Random(seed)
+    specials = [None, float("nan"), 0.0, -0.0, -999.0, -1.0, 1e-3, 19.1, 19.5, 19.0, 15.0, float("inf")]
+
+    rows = []
+    for i in range(n):
+        def pick(lo, hi, p=0.25):
+            return rng.choice(specials) if rng.random() < p else round(rng.uniform(lo, hi), rng.choice([1, 3, 6]))
+
+        cand = None if rng.random() < 0.03 else {
+            "magpsf": pick(13, 22), "magnr": pick(13, 22), "distnr": pick(-2, 10, 0.4),
+            "sigmapsf": pick(0, 0.3), "fid": rng.choice([1, 2, 3, None]), "jd": pick(2458000, 2459000),
+            "ndethist": rng.choice([0, 1, 5, 30, None]), "isdiffpos": rng.choice(["t", "f", "1", None]),
+        }
+        r = rng.random()
+        if r < 0.1:
+            prv = None
+        elif r < 0.2:
+            prv = []
+        else:
+            prv = [None if rng.random() < 0.05 else
+                   {"magpsf": pick(13, 21, 0.15), "fid": rng.choice([1, 2, None])}
+                   for _ in range(rng.randint(1, 6))]
+        rows.append({
+            "candid": i,
+            "objectId": rng.choice(["ZTF19aaaaaab", "ZTF20abcdefa", "ZTF21xyz", "ztf19lower", None,
+                                    "a%", "a\\b", "a_b", "ZTF%"]),
+            "candidate": cand, "prv_candidates": prv,
+            "rf_snia_vs_nonia": pick(0, 1, 0.3),
+            "tracklet": rng.choice([None, "TRCK_1", ""]),
+            "from_upper": rng.choice([True, False, None]),
+            "finkclass": rng.choice(["SN candidate", "Unknown", "Kilonova candidate", "Early SN Ia candidate", None]),
+            "tnsclass": rng.choice(["Unknown", "(TNS) SN Ia", None]),
+            "year": 2019, "month": 9, "day": rng.choice([3, 4]),
+        })
+    return rows

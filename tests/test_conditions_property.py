@@ -67,9 +67,8 @@ def test_every_generated_condition_is_refused_or_runs_in_duckdb(ztf_schema, cond
 
 
 @pytest.mark.spark
-def test_a_sample_selects_the_same_rows_in_spark(ztf_schema, condition_rows, tmp_path, capsys):
-    from pyspark.sql import SparkSession
-
+def test_a_sample_selects_the_same_rows_in_spark(ztf_schema, condition_rows, one_duckdb_connection, spark_non_ansi,
+                                                 tmp_path, capsys):
     path = tmp_path / "rows.parquet"
     candids = condition_rows.column(condition_rows.schema.get_field_index("candid"))
     pq.write_table(pa.Table.from_batches([condition_rows]), path)
@@ -84,31 +83,23 @@ def test_a_sample_selects_the_same_rows_in_spark(ztf_schema, condition_rows, tmp
 
     collect()
     assert len(accepted) > SPARK_EXAMPLES * 0.2
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    spark = (SparkSession.builder.master("local[1]").appName("conditions-property")
-             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.ansi.enabled", "false").config("spark.sql.runSQLOnFiles", "false")
-             .config("spark.sql.shuffle.partitions", "1").getOrCreate())
-    try:
-        df = spark.read.parquet(str(path)).cache()
-        mismatches = []
-        for start in range(0, len(accepted), 50):  # 50 conditions per Spark job, one job if it fails
-            chunk = accepted[start:start + 50]
-            try:
-                got = _spark_selections(df, [c.spark_sql for c, _ in chunk])
-            except Exception:  # noqa: BLE001 - find the condition that failed, one by one
-                got = []
-                for compiled, _ in chunk:
-                    try:
-                        got += _spark_selections(df, [compiled.spark_sql])
-                    except Exception as e:  # noqa: BLE001 - report every condition at once
-                        got.append(f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
-            for (compiled, duck_ids), spark_ids in zip(chunk, got):
-                if spark_ids != duck_ids:
-                    what = spark_ids if isinstance(spark_ids, str) else f"spark {len(spark_ids)}"
-                    mismatches.append(f"{compiled.text}: {what} duckdb {len(duck_ids)}")
-    finally:
-        spark.stop()
+    df = spark_non_ansi.read.parquet(str(path)).cache()
+    mismatches = []
+    for start in range(0, len(accepted), 50):  # 50 conditions per Spark job, one job if it fails
+        chunk = accepted[start:start + 50]
+        try:
+            got = _spark_selections(df, [c.spark_sql for c, _ in chunk])
+        except Exception:  # noqa: BLE001 - find the condition that failed, one by one
+            got = []
+            for compiled, _ in chunk:
+                try:
+                    got += _spark_selections(df, [compiled.spark_sql])
+                except Exception as e:  # noqa: BLE001 - report every condition at once
+                    got.append(f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        for (compiled, duck_ids), spark_ids in zip(chunk, got):
+            if spark_ids != duck_ids:
+                what = spark_ids if isinstance(spark_ids, str) else f"spark {len(spark_ids)}"
+                mismatches.append(f"{compiled.text}: {what} duckdb {len(duck_ids)}")
     with capsys.disabled():
         print(f"\nspark: {len(accepted)} accepted conditions compared, {len(mismatches)} mismatches")
     assert not mismatches, "\n".join(mismatches[:30])

@@ -7,30 +7,12 @@ runs it); the Spark rendering and the DuckDB rendering of each condition must ag
 
 from __future__ import annotations
 
-import math
-import os
-import random
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from engine.conditions import compile_conditions
+from tests.helpers import CONDITION_DIFF_SCHEMA as SCHEMA
 
 pytestmark = pytest.mark.spark
-
-CAND = pa.struct([
-    ("magpsf", pa.float32()), ("magnr", pa.float32()), ("distnr", pa.float32()),
-    ("sigmapsf", pa.float32()), ("fid", pa.int32()), ("jd", pa.float64()),
-    ("ndethist", pa.int32()), ("isdiffpos", pa.string()),
-])
-PRV = pa.list_(pa.struct([("magpsf", pa.float32()), ("fid", pa.int32())]))
-SCHEMA = pa.schema([
-    ("candid", pa.int64()), ("objectId", pa.string()), ("candidate", CAND), ("prv_candidates", PRV),
-    ("rf_snia_vs_nonia", pa.float64()), ("tracklet", pa.string()), ("from_upper", pa.bool_()),
-    ("finkclass", pa.string()), ("tnsclass", pa.string()),
-    ("year", pa.int32()), ("month", pa.int32()), ("day", pa.int32()),
-])
 
 CONDITIONS = [
     "candidate.magpsf > 19.5",
@@ -193,78 +175,14 @@ ARITHMETIC = [
 ]
 
 
-def _rows(n=400, seed=7):
-    rng = random.Random(seed)
-    specials = [None, float("nan"), 0.0, -0.0, -999.0, -1.0, 1e-3, 19.1, 19.5, 19.0, 15.0, float("inf")]
-
-    def f32(x):
-        return x
-
-    rows = []
-    for i in range(n):
-        def pick(lo, hi, p=0.25):
-            return rng.choice(specials) if rng.random() < p else round(rng.uniform(lo, hi), rng.choice([1, 3, 6]))
-
-        cand = None if rng.random() < 0.03 else {
-            "magpsf": pick(13, 22), "magnr": pick(13, 22), "distnr": pick(-2, 10, 0.4),
-            "sigmapsf": pick(0, 0.3), "fid": rng.choice([1, 2, 3, None]), "jd": pick(2458000, 2459000),
-            "ndethist": rng.choice([0, 1, 5, 30, None]), "isdiffpos": rng.choice(["t", "f", "1", None]),
-        }
-        r = rng.random()
-        if r < 0.1:
-            prv = None
-        elif r < 0.2:
-            prv = []
-        else:
-            prv = [None if rng.random() < 0.05 else
-                   {"magpsf": pick(13, 21, 0.15), "fid": rng.choice([1, 2, None])}
-                   for _ in range(rng.randint(1, 6))]
-        rows.append({
-            "candid": i,
-            "objectId": rng.choice(["ZTF19aaaaaab", "ZTF20abcdefa", "ZTF21xyz", "ztf19lower", None,
-                                    "a%", "a\\b", "a_b", "ZTF%"]),
-            "candidate": cand, "prv_candidates": prv,
-            "rf_snia_vs_nonia": pick(0, 1, 0.3),
-            "tracklet": rng.choice([None, "TRCK_1", ""]),
-            "from_upper": rng.choice([True, False, None]),
-            "finkclass": rng.choice(["SN candidate", "Unknown", "Kilonova candidate", "Early SN Ia candidate", None]),
-            "tnsclass": rng.choice(["Unknown", "(TNS) SN Ia", None]),
-            "year": 2019, "month": 9, "day": rng.choice([3, 4]),
-        })
-    return rows
-
-
-@pytest.fixture(scope="module")
-def fixture_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("diff") / "alerts.parquet"
-    pq.write_table(pa.Table.from_pylist(_rows(), schema=SCHEMA), path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def spark():
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[1]").appName("conditions-diff")
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.ansi.enabled", "false")
-               .config("spark.sql.runSQLOnFiles", "false")
-               .config("spark.sql.shuffle.partitions", "1")
-               .getOrCreate())
-    yield session
-    session.stop()
-
-
-def test_every_construct_selects_the_same_rows(spark, fixture_file):
+def test_every_construct_selects_the_same_rows(spark_non_ansi, condition_diff_file):
     import duckdb
 
     compiled = compile_conditions(CONDITIONS + ARITHMETIC, SCHEMA)
-    df = spark.read.parquet(fixture_file).cache()
+    df = spark_non_ansi.read.parquet(condition_diff_file).cache()
     con = duckdb.connect()
     con.execute("SET threads TO 1")
-    con.execute(f"CREATE VIEW alerts AS SELECT * FROM read_parquet('{fixture_file}')")
+    con.execute(f"CREATE VIEW alerts AS SELECT * FROM read_parquet('{condition_diff_file}')")
     mismatches, sizes = [], {}
     for c in compiled:
         try:
@@ -284,10 +202,10 @@ def test_every_construct_selects_the_same_rows(spark, fixture_file):
     assert sizes["candidate.magpsf = 19.1"] == 0  # Spark: FLOAT 19.1 widened to DOUBLE != 19.1
 
 
-def test_refused_conditions_never_reach_spark(spark, fixture_file):
+def test_refused_conditions_never_reach_spark(spark_non_ansi, condition_diff_file):
     """reflect(System.exit) would kill this very session: it is refused before Spark sees it."""
     from engine.conditions import ConditionError
 
     with pytest.raises(ConditionError):
         compile_conditions(["reflect('java.lang.System', 'exit', 3) IS NULL"], SCHEMA)
-    assert spark.read.parquet(fixture_file).count() == 400  # the session is alive
+    assert spark_non_ansi.read.parquet(condition_diff_file).count() == 400  # the session is alive
