@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pyarrow as pa
 
 from engine.errors import UserError
+from engine.fileio import fsync_path
 from kafka_io.consumer.offsets import TMP_PREFIX, TMP_SUFFIX, file_name
 
 NULL_FOLDER = "__HIVE_DEFAULT_PARTITION__"
@@ -36,13 +37,6 @@ def _segment(value) -> str:
         return NULL_FOLDER
     return quote(str(value), safe=" ()+,;:!'*&$@[]~")
 
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _zigzag(n: int) -> bytes:
@@ -188,13 +182,13 @@ class BatchWriter:
                         os.fsync(fh.fileno())
                 else:
                     pq.write_table(content, tmp, use_dictionary=dictionary_columns(content.schema))
-                    _fsync_path(tmp)
+                    fsync_path(tmp)
                 size += tmp.stat().st_size
             for tmp, final in temps:
                 os.replace(tmp, final)
                 renamed.append(final)
             for directory in {final.parent for _, final in temps}:
-                _fsync_path(directory)
+                fsync_path(directory)
         except OSError as exc:
             for tmp, _ in temps:
                 tmp.unlink(missing_ok=True)
