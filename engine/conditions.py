@@ -753,6 +753,8 @@ def _arity_problem(text: str, line: int) -> None:
         for j in range(i + 1, len(tokens)):
             kind = tokens[j].token_type
             if kind in (TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE):
+                if depth == 1 and count == 0:
+                    count = 1  # an argument that starts with a bracket: abs((x)), abs((a - b) * 2)
                 depth += 1
             elif kind in (TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE):
                 depth -= 1

@@ -175,3 +175,32 @@ def test_the_field_browser_help_is_the_table():
     assert "round(number[, scale])" in calls and "floor(number)" in calls
     assert "greatest(comparable, comparable[, comparable ...])" in calls
     assert all(r["returns"] and r["what"] for r in rows)
+
+
+PARENTHESISED = [  # a single argument in parentheses (or starting with one) is one argument
+    "abs((candidate.magpsf)) > 1",
+    "abs((candidate.magpsf - 1) * 2) > 1",
+    "floor(((candidate.magpsf))) = 19",
+    "coalesce((candidate.magpsf)) > 0",
+    "isnull((candid))",
+    "sqrt(abs((candidate.magpsf))) > 0",
+    "round((candidate.magpsf), 1) > 0",
+    "greatest((candidate.magpsf), (candidate.sigmapsf)) > 0",
+    "size(filter(prv_candidates, x -> (x.fid = 1))) > 0",
+    "log10((candidate.magpsf)) > 0 AND log((2), (candidate.magpsf)) > 0",
+]
+
+
+@pytest.mark.parametrize("text", PARENTHESISED)
+def test_parenthesised_arguments_count_as_written(text, schema):
+    compile_conditions([text], schema)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("abs((candidate.magpsf), 1) > 1", "abs() expects 1 argument: abs(number), got 2"),
+    ("floor((candidate.magpsf), (2)) = 1", "got 2"),
+    ("abs(()) > 1", "is not allowed"),
+])
+def test_parenthesised_arguments_still_refused_when_too_many(text, fragment, schema):
+    with pytest.raises(ConditionError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        compile_conditions([text], schema)

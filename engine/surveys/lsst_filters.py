@@ -21,7 +21,6 @@ BANDS = "ugrizy"
 MAG = "(31.4 - 2.5 * log10(diaSource.psfFlux))"
 AGE = "(diaSource.midpointMjdTai - misc.firstDiaSourceMjdTaiFink)"
 # sin(galactic latitude) from ICRS (north galactic pole at RA 192.85948, Dec 27.12825)
-# (no parenthesis right after a function's "(": the arity pre-check of engine.conditions miscounts it)
 SIN_B = ("sin(radians(diaSource.dec)) * sin(radians(27.12825)) + cos(radians(diaSource.dec)) "
          "* cos(radians(27.12825)) * cos(radians(diaSource.ra - 192.85948))")
 # fink_utils extragalactic host labels (SIMBAD): the main ones (the full list would push the
