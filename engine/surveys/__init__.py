@@ -82,6 +82,7 @@ class Survey:
     # Position columns (ra, dec in degrees) and time (path, unit) of an alert.
     position_path: tuple[tuple[str, ...], tuple[str, ...]] = ()
     time_path: tuple[str, ...] = ()
+    time_unit: str = "jd"   # of time_path: "jd" (Julian date) or "mjd" (modified Julian date)
     needs_stamp_bank: bool = False
     # The archive value a custom field list always gets (the client partitions on it).
     custom_required: tuple[str, ...] = ()
@@ -179,6 +180,23 @@ def get(name: str) -> Survey:
 
 def check(name: str) -> str:
     return get(name).name
+
+
+def client_partitionings() -> tuple[str, ...]:
+    """Every ``-partitionby`` value some survey offers (``none`` aside), in registry order."""
+    out: list[str] = []
+    for n in NAMES:
+        out += [p for p in get(n).partitionings if p != "none" and p not in out]
+    return tuple(out)
+
+
+def time_columns() -> tuple[tuple[str | None, str, str, str], ...]:
+    """(struct, field, unit, survey label) the client partitions by time on: every survey's
+    ``time_path``, then the same field published at the root (a Light packet's ``jd``)."""
+    paths = [get(n) for n in NAMES]
+    nested = [(s.time_path[0], s.time_path[-1], s.time_unit, s.label) for s in paths if len(s.time_path) == 2]
+    flat_ = [(None, s.time_path[-1], s.time_unit, s.label) for s in paths if s.time_path]
+    return tuple(nested + flat_)
 
 
 def labels() -> dict[str, str]:

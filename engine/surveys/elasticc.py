@@ -24,6 +24,7 @@ class Elasticc(Survey):
     demo_start = "2023-11-27"  # the challenge period
     position_path = (("diaSource", "ra"), ("diaSource", "decl"))
     time_path = ("diaSource", "midPointTai")
+    time_unit = "mjd"
     explore_roles = {"object_id": ("diaObjectId",), "ra": ("ra",), "dec": ("decl",), "cls": ("classId",),
                      "time": ("midPointTai",), "value": ("psFlux",), "error": ("psFluxErr",),
                      "band": ("filterName",), "history": ("prvDiaSources",)}

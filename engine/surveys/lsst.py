@@ -62,6 +62,7 @@ class Lsst(Survey):
     first_night = dt.date(2025, 10, 25)   # first Rubin alerts processed by Fink
     position_path = (("diaSource", "ra"), ("diaSource", "dec"))
     time_path = ("diaSource", "midpointMjdTai")
+    time_unit = "mjd"
     custom_required = ("diaSource", "midpointMjdTai")
     explore_roles = {"object_id": ("diaObjectId",), "ra": ("ra",), "dec": ("dec",), "cls": ("tns_type_recomputed",),
                      "time": ("midpointMjdTai",), "value": ("psfFlux",), "error": ("psfFluxErr",),
