@@ -50,6 +50,31 @@ def _radec(l_deg, b_deg):
     return {"diaSource.ra": float(c.ra.deg), "diaSource.dec": float(c.dec.deg)}
 
 
+def _prv(*points):
+    """prvDiaSources of (band, midpointMjdTai, psfFlux[, psfFluxErr = 100]) points, the other fields null."""
+    names = unified_arrow_schema("lsst").field("prvDiaSources").type.value_type.names
+    return [{k: None for k in names} | {"band": p[0], "midpointMjdTai": p[1], "psfFlux": p[2],
+                                         "psfFluxErr": p[3] if len(p) > 3 else 100.0} for p in points]
+
+
+def _z_at_abs_mag(target: float, m: float = 31.4 - 2.5 * 4.0) -> float:
+    """The redshift at which apparent magnitude m (flux 10000 nJy) is absolute magnitude ``target``
+    (astropy FlatLambdaCDM H0=70, Om0=0.3, as fink-filters obs_to_abs_mag)."""
+    from astropy.cosmology import FlatLambdaCDM
+    from scipy.optimize import brentq
+
+    cosmo = FlatLambdaCDM(H0=70, Om0=0.3)
+    return brentq(lambda z: m - cosmo.distmod(z).value - target, 1e-4, 5)
+
+
+# the latest earlier r point sets the rate: 20000 nJy one day before 10000 nJy is +0.75 mag/day
+NEW_FADING = {"diaObject.r_psfFluxNdata": 2, "prvDiaSources": _prv(("g", 60999.9, 10.0), ("r", 60999.0, 20000.0))}
+NEW_SLOW = NEW_FADING | {"prvDiaSources": _prv(("r", 60999.0, 20000.0), ("r", 60999.5, 10500.0))}  # 0.11 mag/day
+NO_MAX = {f"diaObject.{b}_psfFluxMax": None for b in "ugizy"} | {"diaObject.g_psfFluxMax": float("nan")}
+SN_NEAR = NO_MAX | {"diaObject.nDiaSources": 6, "diaObject.r_psfFluxMax": 10000.0}
+# b_mag_rate_mc_sampling at 10000 nJy: faster than (ln 10 / 2.5) 0.3 x 10000 = 2763 nJy/day, SNR > 3
+MC_FAST = {"prvDiaSources": _prv(("r", 60999.0, 7000.0))}                  # 3000 nJy/day
+GVOM = {"diaSource.psfFlux": 20000.0, "prvDiaSources": _prv(("r", 60999.0, 14000.0))}   # m 20.6, 6000 > 5526
 MOST_LIKELY = {"clf.snnSnVsOthers_score": 0.71, "clf.cats_class": 11, "clf.cats_score": 0.95,
                "diaSource.isNegative": True}
 LSST_CASES = {  # name: (passes, fails) as {dotted field: value} changes of the neutral alert
@@ -59,6 +84,11 @@ LSST_CASES = {  # name: (passes, fails) as {dotted field: value} changes of the 
                            {"clf.elephant_kstest_template": 0.5, "diaSource.psfFlux": 9000.0}),
     "extragalactic_lt20mag_candidate": ({"diaSource.psfFlux": 40000.0, "diaObject.nDiaSources": 5},
                                         {"diaSource.psfFlux": 40000.0, "diaObject.nDiaSources": 4}),
+    "extragalactic_new_candidate": (NEW_FADING, NEW_SLOW),
+    "fast_transient_gvom": (GVOM, GVOM | {"prvDiaSources": _prv(("r", 60999.0, 14600.0))}),   # 5400 < 5526
+    "b_mag_rate_mc_sampling": (MC_FAST, {"prvDiaSources": _prv(("r", 60999.0, 7300.0))}),    # 2700 < 2763
+    "sn_near_galaxy_candidate": (SN_NEAR | {"xm.legacydr8_zphot": _z_at_abs_mag(-13.002)},
+                                 SN_NEAR | {"xm.legacydr8_zphot": _z_at_abs_mag(-12.998)}),
     "extragalactic_svom": ({}, {"misc.firstDiaSourceMjdTaiFink": 60995.0}),
     "most_likely_sn": (MOST_LIKELY, MOST_LIKELY | {"clf.snnSnVsOthers_score": 0.69}),
     "remove_unlikely_transients": ({"diaSource.isNegative": True},
@@ -179,3 +209,59 @@ def test_the_length_limit_bounds_user_text_not_vetted_filters():
         compile_conditions([str(negated[0])], schema)
     with pytest.raises(ConditionError, match="unknown column"):  # vetted text is still checked
         compile_conditions([type(negated[0])("diaSource.nope > 1")], schema)
+
+
+def test_new_candidate_rising_and_sn_bright_edge(lsst_row):
+    """The rest of the thresholds: rising (< -0.2 mag/day) only while younger than 3 days; g fades
+    at 0.5 mag/day; the bright edge of the SN absolute magnitude (-23)."""
+    schema = pa.schema([f for f in unified_arrow_schema("lsst")])
+    rising = NEW_FADING | {"prvDiaSources": _prv(("r", 60999.0, 8000.0))}          # -0.24 mag/day
+    g_band = NEW_FADING | {"diaSource.band": "g", "diaObject.g_psfFluxNdata": 2,
+                           "prvDiaSources": _prv(("g", 60999.0, 15000.0))}         # +0.44 mag/day
+    rows = [_alert(lsst_row, c) for c in (rising, rising | {"misc.firstDiaSourceMjdTaiFink": 60996.9}, g_band,
+                                          g_band | {"prvDiaSources": _prv(("g", 60999.0, 16500.0))})]
+    assert _passes("lsst", rows, ["extragalactic_new_candidate"], schema) == [True, False, False, True]
+    rows = [_alert(lsst_row, SN_NEAR | {"xm.legacydr8_zphot": _z_at_abs_mag(m)}) for m in (-22.998, -23.002)]
+    assert _passes("lsst", rows, ["sn_near_galaxy_candidate"], schema) == [True, False]
+
+
+@pytest.mark.spark
+def test_every_filter_selects_the_same_rows_in_spark(spark, lsst_row, ztf_row, tmp_path):
+    """The Spark rendering of each filter and its NOT, on the same hand-made alerts (both sides)."""
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    for survey, base, cases in (("lsst", lsst_row, LSST_CASES), ("ztf", ztf_row, ZTF_CASES)):
+        schema = condition_schema_of(survey)
+        rows = [_alert(base, c) for name in sorted(cases) for c in cases[name]]
+        path = tmp_path / f"{survey}.parquet"
+        pq.write_table(pa.Table.from_batches([pa.RecordBatch.from_pylist(rows, schema=schema)]), path)
+        df = spark.read.parquet(str(path)).withColumn("_i", F.monotonically_increasing_id())
+        for name in sorted(cases):
+            for label in (name, f"NOT {name}"):
+                compiled = compile_conditions(fink_filters.expressions(survey, [label]), unified_arrow_schema(survey))
+                selected = df
+                for c in compiled:
+                    selected = selected.filter(c.spark_sql)
+                got = sorted(r["_i"] for r in selected.select("_i").collect())
+                want = [i for i, keep in enumerate(_passes(survey, rows, [label], schema)) if keep]
+                assert got == want, (survey, label)
+
+
+def condition_schema_of(survey):
+    extra = [pa.field("finkclass", pa.string()), pa.field("tnsclass", pa.string())] if survey == "ztf" else []
+    return pa.schema(list(unified_arrow_schema(survey)) + extra)
+
+
+def test_mc_rate_significance_and_gvom_as_written(lsst_row):
+    """The rate's SNR edge (sqrt(100^2 + e^2) / 1 day against 3000 nJy/day: e = 980 passes, 1000
+    fails); the last same-band source counts, not an earlier faster one; fast_transient_gvom
+    keeps a Gaia star (fink-filters passes e_Plx for Plx), the loose block drops it."""
+    schema = pa.schema([f for f in unified_arrow_schema("lsst")])
+    rows = [_alert(lsst_row, {"prvDiaSources": _prv(("r", 60999.0, 7000.0, e))}) for e in (980.0, 1000.0)]
+    rows.append(_alert(lsst_row, {"prvDiaSources": _prv(("r", 60998.0, 1000.0), ("r", 60999.0, 7300.0))}))
+    assert _passes("lsst", rows, ["b_mag_rate_mc_sampling"], schema) == [True, False, False]
+    star = {"xm.gaiadr3_DR3Name": "Gaia DR3 1", "xm.gaiadr3_Plx": 9.0, "xm.gaiadr3_e_Plx": 1.0}
+    rows = [_alert(lsst_row, GVOM | star)]
+    assert _passes("lsst", rows, ["fast_transient_gvom"], schema) == [True]
+    assert _passes("lsst", rows, ["b_extragalactic_loose_candidate"], schema) == [False]
