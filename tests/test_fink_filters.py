@@ -144,7 +144,23 @@ def test_lsst_filter_both_sides_of_its_threshold(name, lsst_row):
 
 ZTF_SN = {"snn_snia_vs_nonia": 0.6, "cdsxmatch": "Unknown", "candidate.drb": 0.6, "candidate.classtar": 0.5,
           "roid": 0, "candidate.jdstarthist": 2460000.0, "candidate.jd": 2460010.0}
+def _mcv(offset_arcsec, isdiffpos="t"):
+    """At ``offset_arcsec`` north of the first catalogued magnetic CV (V479 And)."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    c = SkyCoord("00 18 56.9", "+34 54 44", unit=(u.hourangle, u.deg))
+    return {"candidate.ra": float(c.ra.deg), "candidate.dec": float(c.dec.deg) + offset_arcsec / 3600,
+            "candidate.isdiffpos": isdiffpos}
+
+
+ZTF_KN = {"rf_kn_vs_nonkn": 0.6, "candidate.drb": 0.6, "candidate.classtar": 0.5, "candidate.jdstarthist": 2460000.0,
+          "candidate.jd": 2460004.9, "candidate.ndethist": 19, "roid": 0, "cdsxmatch": "GinPair"}
 ZTF_CASES = {
+    "kn_candidates": (ZTF_KN, ZTF_KN | {"candidate.ndethist": 20}),
+    "yso_candidates": ({"cdsxmatch": "TTau*_Candidate"}, {"cdsxmatch": "TTau*"}),
+    "simbad_grav_candidates": ({"cdsxmatch": "LensedQ"}, {"cdsxmatch": "Lensed"}),
+    "magnetic_cvs": (_mcv(0.49), _mcv(0.51)),
     "blazar": ({"cdsxmatch": "Blazar"}, {"cdsxmatch": "Star"}),
     "sso_ztf_candidates": ({"roid": 3}, {"roid": 2}),
     "sso_fink_candidates": ({"roid": 2}, {"roid": 3}),
@@ -265,3 +281,30 @@ def test_mc_rate_significance_and_gvom_as_written(lsst_row):
     rows = [_alert(lsst_row, GVOM | star)]
     assert _passes("lsst", rows, ["fast_transient_gvom"], schema) == [True]
     assert _passes("lsst", rows, ["b_extragalactic_loose_candidate"], schema) == [False]
+
+
+def test_distance_modulus_matches_astropy():
+    """sn_near_galaxy_candidate's LambdaCDM distance modulus (Simpson's rule) against astropy."""
+    import duckdb
+    import numpy as np
+    from astropy.cosmology import FlatLambdaCDM
+
+    from engine.surveys.lsst_filters import _distance_modulus
+
+    z = [0.001, 0.01, 0.1, 0.5, 1.0, 2.0, 5.0]
+    con = duckdb.connect()
+    try:
+        got = [con.execute(f"SELECT {_distance_modulus('z')} FROM (SELECT {v}::DOUBLE AS z)").fetchall()[0][0]
+               for v in z]
+    finally:
+        con.close()
+    assert np.abs(np.array(got) - FlatLambdaCDM(H0=70, Om0=0.3).distmod(z).value).max() < 1e-5
+
+
+def test_kn_and_magnetic_cvs_other_cuts(ztf_row):
+    schema = condition_schema_of("ztf")
+    rows = [_alert(ztf_row, ZTF_KN | {"candidate.jd": 2460005.0}), _alert(ztf_row, ZTF_KN | {"cdsxmatch": "Star"}),
+            _alert(ztf_row, ZTF_KN | {"roid": 3})]
+    assert _passes("ztf", rows, ["kn_candidates"], schema) == [False, False, False]
+    rows = [_alert(ztf_row, _mcv(0.0, "f")), _alert(ztf_row, _mcv(0.0, "1")), _alert(ztf_row, _mcv(-0.49))]
+    assert _passes("ztf", rows, ["magnetic_cvs"], schema) == [False, True, True]
