@@ -206,7 +206,10 @@ def test_labels_yields_and_errors():
     assert fink_filters.yield_factor("lsst", ["in_tns", "NOT b_is_new"]) == pytest.approx(
         y["in_tns"] * (1 - y["b_is_new"]))
     assert y["b_is_solar_system"] == pytest.approx(0.04639412713566963)
-    assert {f.name: f.yield_ for f in fink_filters.options("ztf")}["vra"] == pytest.approx(0.0504, rel=1e-2)
+    assert y["sn_near_galaxy_candidate"] == pytest.approx(0.0461, rel=1e-2)   # the portal's stats file
+    assert y["fast_transient_gvom"] == 1.0                                     # unmeasured: the portal's rule
+    z = {f.name: f.yield_ for f in fink_filters.options("ztf")}
+    assert z["vra"] == pytest.approx(0.0504, rel=1e-2) and z["kn_candidates"] == pytest.approx(7.0e-6, rel=1e-2)
     with pytest.raises(UserError, match="did you mean 'b_is_new'"):
         fink_filters.normalise("lsst", ["b_is_nwe"])
 
