@@ -5,52 +5,35 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime
 
 
 def register(sub) -> None:
+    from cli.shell import action
+
     p = sub.add_parser("jobs", help="list, inspect, follow or cancel transfer jobs")
     actions = p.add_subparsers(dest="jobs_action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="every job, newest first").set_defaults(func=run_list)
-    show = actions.add_parser("show", help="status of one job (JSON)")
-    show.add_argument("job_id")
-    show.set_defaults(func=run_show)
-    log = actions.add_parser("log", help="the job's log")
-    log.add_argument("job_id")
+    action(actions, "list", "every job, newest first", run_list)
+    action(actions, "show", "status of one job (JSON)", run_show, "job_id")
+    log = action(actions, "log", "the job's log", run_log, "job_id")
     log.add_argument("--tail", type=int, help="only the last N lines")
     log.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
-    log.set_defaults(func=run_log)
-    cancel = actions.add_parser("cancel", help="stop a running job (publishes a 'cancelled' manifest)")
-    cancel.add_argument("job_id")
+    cancel = action(actions, "cancel", "stop a running job (publishes a 'cancelled' manifest)", run_cancel, "job_id")
     cancel.add_argument("--grace", type=float, default=20.0, help="seconds before SIGKILL (default 20)")
-    cancel.set_defaults(func=run_cancel)
-    actions.add_parser("queue", help="serve the fair queue now, then list the waiting jobs in start order"
-                       ).set_defaults(func=run_queue)
-    share = actions.add_parser("share", help="service mode: let another user read the job's topic (READ ACL)")
-    share.add_argument("job_id")
-    share.add_argument("user")
-    share.set_defaults(func=run_share)
-    runp = actions.add_parser("run", help="(internal) run a queued job in this process")
-    runp.add_argument("job_id")
-    runp.set_defaults(func=run_run)
-
-
-def _when(ts) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+    action(actions, "queue", "serve the fair queue now, then list the waiting jobs in start order", run_queue)
+    action(actions, "share", "service mode: let another user read the job's topic (READ ACL)", run_share,
+           "job_id", "user")
+    action(actions, "run", "(internal) run a queued job in this process", run_run, "job_id")
 
 
 def run_list(args) -> int:
+    from cli.shell import local_time, print_table
     from engine.config import load_settings
     from engine.job.store import list_jobs
 
-    jobs = list_jobs(load_settings())
-    if not jobs:
-        print("no jobs")
-        return 0
-    print(f"{'job':28} {'state':9} {'published':>9}  {'engine':6} {'created':19}  topic")
-    for r in jobs:
-        print(f"{r.job_id:28} {r.state:9} {r.published:>9}  {r.engine or '-':6} {_when(r.created):19}  {r.topic}"
-              + (f"  ({r.error})" if r.error else ""))
+    rows = [[r.job_id, r.state, r.published, r.engine or "-", local_time(r.created),
+             r.topic + (f"  ({r.error})" if r.error else "")] for r in list_jobs(load_settings())]
+    print_table([("job", 28), ("state", 9), ("published", -9), ("engine", 6), ("created", 19), ("topic", 0)],
+                rows, "no jobs")
     return 0
 
 
@@ -94,6 +77,7 @@ def run_cancel(args) -> int:
 
 def run_queue(args) -> int:
     from engine.config import load_settings
+    from cli.shell import local_time
     from engine.job.queue import dispatch, round_robin
     from engine.job.store import list_jobs
 
@@ -104,7 +88,7 @@ def run_queue(args) -> int:
     if not waiting:
         print("no job waiting")
     for place, rec in enumerate(waiting, 1):
-        print(f"{place:>3}  {rec.job_id:28} {rec.owner or 'local':16} {_when(rec.created)}")
+        print(f"{place:>3}  {rec.job_id:28} {rec.owner or 'local':16} {local_time(rec.created)}")
     return 0
 
 

@@ -9,6 +9,29 @@ from __future__ import annotations
 from engine import surveys
 
 
+# The flags of the spec's optional sections: {flag: (key in the section, metavar, help)}.
+XMATCH_FLAGS = {
+    "--xmatch": ("path", "FILE", "catalogue: CSV (# comments), Parquet, VOTable (.xml) or FITS"),
+    "--xmatch-ra": ("ra", "COL", "RA column (degrees or hh:mm:ss)"),
+    "--xmatch-dec": ("dec", "COL", "Dec column (degrees or +dd:mm:ss)"),
+    "--xmatch-id": ("id", "COL", "id column, copied to xmatch_id"),
+    "--xmatch-radius": ("radius_arcsec", "ARCSEC", "match radius in arcsec (0 < r <= 3600)"),
+}
+DATASET_FLAGS = {
+    "--max-per-class": ("max_per_class", "N", "at most N alerts per class"),
+    "--class-column": ("class_column", "COL", "class column for --max-per-class (default: the survey's)"),
+    "--sample-fraction": ("sample_fraction", "F", "keep a seeded random fraction (0 < F <= 1) of alerts"),
+    "--seed": ("seed", "S", "seed of the sample and the split (default 0)"),
+    "--split": ("split", "TR,VA,TE", "add a train/validation/test 'split' column, e.g. 0.8,0.1,0.1"),
+}
+SECTION_FLAGS = {"xmatch": ("cross-match with your catalogue (engine.xmatch)", XMATCH_FLAGS),
+                 "dataset": ("data set for machine learning (engine.dataset)", DATASET_FLAGS)}
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
 def register(sub) -> None:
     p = sub.add_parser("submit", help="validate and start a transfer job (prints its topic)")
     p.add_argument("--spec", help="job spec YAML/JSON file (flags below override its keys)")
@@ -27,18 +50,10 @@ def register(sub) -> None:
                    help="Fink filter or block (repeatable, AND-ed), 'NOT name' negates, e.g. in_tns, 'NOT b_is_new'")
     p.add_argument("--limit", type=int, help="publish at most N alerts")
     p.add_argument("--topic", help="topic name (default: generated ftransfer_<survey>_<date>_<n>)")
-    x = p.add_argument_group("cross-match with your catalogue (engine.xmatch)")
-    x.add_argument("--xmatch", metavar="FILE", help="catalogue: CSV (# comments), Parquet, VOTable (.xml) or FITS")
-    x.add_argument("--xmatch-ra", metavar="COL", help="RA column (degrees or hh:mm:ss)")
-    x.add_argument("--xmatch-dec", metavar="COL", help="Dec column (degrees or +dd:mm:ss)")
-    x.add_argument("--xmatch-id", metavar="COL", help="id column, copied to xmatch_id")
-    x.add_argument("--xmatch-radius", metavar="ARCSEC", help="match radius in arcsec (0 < r <= 3600)")
-    d = p.add_argument_group("data set for machine learning (engine.dataset)")
-    d.add_argument("--max-per-class", metavar="N", help="at most N alerts per class")
-    d.add_argument("--class-column", metavar="COL", help="class column for --max-per-class (default finkclass)")
-    d.add_argument("--sample-fraction", metavar="F", help="keep a seeded random fraction (0 < F <= 1) of alerts")
-    d.add_argument("--seed", metavar="S", help="seed of the sample and the split (default 0)")
-    d.add_argument("--split", metavar="TR,VA,TE", help="add a train/validation/test 'split' column, e.g. 0.8,0.1,0.1")
+    for title, flags in SECTION_FLAGS.values():
+        group = p.add_argument_group(title)
+        for flag, (_, metavar, text) in flags.items():
+            group.add_argument(flag, metavar=metavar, help=text)
     p.add_argument("--test", action="store_true", help="Test job: a few alerts only (limit 10 unless --limit)")
     p.add_argument("--engine", choices=("spark", "local", "auto"), default="spark",
                    help="spark (default), local (DuckDB, single machine) or auto (local below jobs.small_job_threshold)")
@@ -69,14 +84,11 @@ def build_spec(args, settings=None, user=None) -> dict:
         value = getattr(args, key)
         if value is not None:
             spec[key] = value
-    xmatch = {"path": args.xmatch, "ra": args.xmatch_ra, "dec": args.xmatch_dec, "id": args.xmatch_id,
-              "radius_arcsec": args.xmatch_radius}
-    if args.xmatch:
-        spec["xmatch"] = {**(spec.get("xmatch") or {}), **{k: v for k, v in xmatch.items() if v is not None}}
-    dataset = {"max_per_class": args.max_per_class, "class_column": args.class_column,
-               "sample_fraction": args.sample_fraction, "seed": args.seed, "split": args.split}
-    if any(v is not None for v in dataset.values()):
-        spec["dataset"] = {**(spec.get("dataset") or {}), **{k: v for k, v in dataset.items() if v is not None}}
+    for section, (_, flags) in SECTION_FLAGS.items():
+        given = {key: getattr(args, _dest(flag)) for flag, (key, _, _) in flags.items()}
+        given = {k: v for k, v in given.items() if v is not None}
+        if given:
+            spec[section] = {**(spec.get(section) or {}), **given}
     spec.setdefault("survey", surveys.DEFAULT)
     spec.setdefault("classes", ["allclasses"])
     spec.setdefault("conditions", [])

@@ -11,21 +11,16 @@ from engine.errors import UserError
 
 
 def register(sub) -> None:
+    from cli.shell import action
+
     p = sub.add_parser("users", help="service mode: add, list, remove users or change a password")
     actions = p.add_subparsers(dest="users_action", metavar="ACTION", required=True)
-    add = actions.add_parser("add", help="create a user (app login + Kafka SCRAM credentials + group ACL)")
-    add.add_argument("name")
+    add = action(actions, "add", "create a user (app login + Kafka SCRAM credentials + group ACL)", run_add, "name")
     add.add_argument("--role", choices=("user", "admin"), default="user")
     _password_args(add)
-    add.set_defaults(func=run_add)
-    actions.add_parser("list", help="users and roles").set_defaults(func=run_list)
-    rm = actions.add_parser("remove", help="delete a user, its Kafka credentials and ACLs")
-    rm.add_argument("name")
-    rm.set_defaults(func=run_remove)
-    pw = actions.add_parser("passwd", help="change a user's password (app and Kafka)")
-    pw.add_argument("name")
-    _password_args(pw)
-    pw.set_defaults(func=run_passwd)
+    action(actions, "list", "users and roles", run_list)
+    action(actions, "remove", "delete a user, its Kafka credentials and ACLs", run_remove, "name")
+    _password_args(action(actions, "passwd", "change a user's password (app and Kafka)", run_passwd, "name"))
     au = sub.add_parser("audit", help="service mode: the audit log (who submitted/cancelled/shared/deleted what)")
     au.add_argument("--action", help="only this action (submit, start, cancel, share, delete, user-add, ...)")
     au.set_defaults(func=run_audit)
@@ -60,19 +55,12 @@ def run_add(args) -> int:
 
 
 def run_list(args) -> int:
-    from datetime import datetime
-
+    from cli.shell import local_time, print_table
     from engine.config import load_settings
     from engine.users import list_users
 
-    found = list_users(load_settings())
-    if not found:
-        print("no users")
-        return 0
-    print(f"{'user':32} {'role':6} {'group id':40} created")
-    for u in found:
-        when = datetime.fromtimestamp(u.created).strftime("%Y-%m-%d %H:%M") if u.created else "-"
-        print(f"{u.name:32} {u.role:6} {u.group_id:40} {when}")
+    rows = [[u.name, u.role, u.group_id, local_time(u.created, "%Y-%m-%d %H:%M")] for u in list_users(load_settings())]
+    print_table([("user", 32), ("role", 6), ("group id", 40), ("created", 0)], rows, "no users")
     return 0
 
 

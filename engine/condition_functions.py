@@ -64,48 +64,40 @@ def _f(name, args, result, summary, **kw) -> Signature:
     return Signature(name, tuple(args), result, summary, **kw)
 
 
+def _family(args, result, **summaries) -> tuple[Signature, ...]:
+    """Functions of one signature, ``name="what it does"`` each, in display order."""
+    return tuple(_f(name, args, result, summary) for name, summary in summaries.items())
+
+
 _NUM1 = ("number",)
+_NO_POSITIVE = "(NULL for x <= 0)"
 FUNCTIONS: tuple[Signature, ...] = (
     _f("abs", _NUM1, "same", "absolute value"),
-    _f("sign", _NUM1, "double", "-1.0, 0.0 or 1.0"),
-    _f("signum", _NUM1, "double", "same as sign"),
-    _f("sqrt", _NUM1, "double", "square root (NaN below 0)"),
-    _f("exp", _NUM1, "double", "e to the power x"),
-    _f("ln", _NUM1, "double", "natural logarithm (NULL for x <= 0)"),
-    _f("log10", _NUM1, "double", "base-10 logarithm (NULL for x <= 0)"),
-    _f("log2", _NUM1, "double", "base-2 logarithm (NULL for x <= 0)"),
+    *_family(_NUM1, "double", sign="-1.0, 0.0 or 1.0", signum="same as sign", sqrt="square root (NaN below 0)",
+             exp="e to the power x", ln=f"natural logarithm {_NO_POSITIVE}", log10=f"base-10 logarithm {_NO_POSITIVE}",
+             log2=f"base-2 logarithm {_NO_POSITIVE}"),
     _f("log", _NUM1, "double", "log(x) is ln(x); log(base, x): NULL unless both > 0", optional=("number",)),
-    _f("pow", ("number", "number"), "double", "x to the power y"),
-    _f("power", ("number", "number"), "double", "same as pow"),
-    _f("floor", _NUM1, "long", "largest integer <= x"),
-    _f("ceil", _NUM1, "long", "smallest integer >= x"),
-    _f("ceiling", _NUM1, "long", "same as ceil"),
+    *_family(("number", "number"), "double", pow="x to the power y", power="same as pow"),
+    *_family(_NUM1, "long", floor="largest integer <= x", ceil="smallest integer >= x", ceiling="same as ceil"),
     _f("round", _NUM1, "same", "round half up to scale decimals (an integer literal, -3 to 18)",
        optional=("scale",)),
-    _f("sin", _NUM1, "double", "sine (radians)"),
-    _f("cos", _NUM1, "double", "cosine (radians)"),
-    _f("tan", _NUM1, "double", "tangent (radians)"),
-    _f("radians", _NUM1, "double", "degrees to radians"),
-    _f("degrees", _NUM1, "double", "radians to degrees"),
+    *_family(_NUM1, "double", sin="sine (radians)", cos="cosine (radians)", tan="tangent (radians)",
+             radians="degrees to radians", degrees="radians to degrees"),
     _f("isnan", _NUM1, "boolean", "true if x is NaN"),
     _f("greatest", ("comparable", "comparable"), "same", "largest non-NULL argument", repeat="comparable"),
     _f("least", ("comparable", "comparable"), "same", "smallest non-NULL argument", repeat="comparable"),
     _f("coalesce", ("value",), "same", "first non-NULL argument", repeat="value"),
     _f("nvl", ("value", "value"), "same", "nvl(x, y): y when x is NULL"),
-    _f("isnull", ("any",), "boolean", "true if x is NULL"),
-    _f("isnotnull", ("any",), "boolean", "true if x is not NULL"),
-    _f("lower", ("string",), "string", "lower case"),
-    _f("lcase", ("string",), "string", "same as lower"),
-    _f("upper", ("string",), "string", "upper case"),
-    _f("ucase", ("string",), "string", "same as upper"),
+    *_family(("any",), "boolean", isnull="true if x is NULL", isnotnull="true if x is not NULL"),
+    *_family(("string",), "string", lower="lower case", lcase="same as lower", upper="upper case",
+             ucase="same as upper"),
     _f("length", ("string",), "int", "number of characters"),
-    _f("startswith", ("string", "string"), "boolean", "true if s starts with prefix"),
-    _f("endswith", ("string", "string"), "boolean", "true if s ends with suffix"),
-    _f("size", ("array",), "int", "number of elements (-1 for NULL)"),
-    _f("array_size", ("array",), "int", "same as size"),
+    *_family(("string", "string"), "boolean", startswith="true if s starts with prefix",
+             endswith="true if s ends with suffix"),
+    *_family(("array",), "int", size="number of elements (-1 for NULL)", array_size="same as size"),
     _f("array_contains", ("array", "value"), "boolean", "true if the array holds the value"),
-    _f("exists", ("array", "lambda"), "boolean", "exists(arr, x -> cond): some element matches"),
-    _f("forall", ("array", "lambda"), "boolean", "forall(arr, x -> cond): every element matches"),
+    *_family(("array", "lambda"), "boolean", exists="exists(arr, x -> cond): some element matches",
+             forall="forall(arr, x -> cond): every element matches"),
     _f("filter", ("array", "lambda"), "array", "filter(arr, x -> cond): the matching elements"),
 )
 

@@ -55,6 +55,14 @@ ALLOWED_FUNCTIONS = FUNCTION_NAMES
 CAST_TARGETS = frozenset({"DOUBLE", "FLOAT", "TEXT", "VARCHAR"})  # STRING parses as TEXT
 
 
+class VettedCondition(str):
+    """A condition the project wrote (a Fink filter's expression), not text a user typed.
+
+    It goes through the same compiler and checks; only ``MAX_LENGTH``, a bound on user input,
+    does not apply (a negated compound filter is longer). The rendering bound still does.
+    """
+
+
 class ConditionError(UserError):
     """A condition was refused; ``line`` (1-based) and ``token`` say where and what."""
 
@@ -124,10 +132,11 @@ def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCo
     """One condition; ``schema`` must already include the extra columns (see condition_schema)."""
     import sqlglot
 
+    vetted = isinstance(text, VettedCondition)
     text = (text or "").strip()
     if not text:
         raise ConditionError(line, "empty condition")
-    if len(text) > MAX_LENGTH:
+    if len(text) > MAX_LENGTH and not vetted:
         raise ConditionError(line, f"condition longer than {MAX_LENGTH} characters")
     if ";" in _outside_strings(text):
         raise ConditionError(line, "';' is not allowed (one condition per line)", ";")
@@ -753,6 +762,8 @@ def _arity_problem(text: str, line: int) -> None:
         for j in range(i + 1, len(tokens)):
             kind = tokens[j].token_type
             if kind in (TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE):
+                if depth == 1 and count == 0:
+                    count = 1  # an argument that starts with a bracket: abs((x)), abs((a - b) * 2)
                 depth += 1
             elif kind in (TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE):
                 depth -= 1

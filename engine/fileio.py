@@ -12,6 +12,14 @@ import os
 from pathlib import Path
 
 
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a written file, or a folder after a rename in it, to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     path = Path(path)

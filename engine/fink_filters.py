@@ -19,7 +19,7 @@ from engine.errors import UserError
 @dataclasses.dataclass(frozen=True)
 class FinkFilter:
     name: str
-    parts: tuple[str, ...]   # condition SQL of engine.conditions, ANDed (each under its length limit)
+    parts: tuple[str, ...]   # condition SQL of engine.conditions, ANDed
     description: str
     kind: str = "filter"     # "filter" or "block" (b_*)
     yield_: float = 1.0      # fraction of alerts passing; 1.0 when unmeasured (the portal's rule)
@@ -67,18 +67,15 @@ def normalise(survey: str, labels) -> list[str]:
 def expressions(survey: str, labels) -> list[str]:
     """The conditions of the labels (null counts as false; NOT negates that): a filter gives one
     condition per part, its negation one condition."""
+    from engine.conditions import VettedCondition  # the user-text length limit does not apply
+
     out = []
     for label in labels or []:
         f, negated = parse_label(survey, label)
         if negated:
-            from engine.conditions import MAX_LENGTH
-
-            if len(f.expression) + 6 > MAX_LENGTH:
-                raise UserError(f"NOT {f.name} is not available: its expression is longer than a condition "
-                                f"may be ({MAX_LENGTH} characters)")
-            out.append(f"NOT ({f.expression})")
+            out.append(VettedCondition(f"NOT ({f.expression})"))
         else:
-            out += [f"coalesce({p}, FALSE)" for p in f.parts]
+            out += [VettedCondition(f"coalesce({p}, FALSE)") for p in f.parts]
     return out
 
 

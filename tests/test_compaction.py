@@ -89,7 +89,7 @@ def _compact_and_die_at(outdir: str, step: int, counter) -> None:
 
     compaction.os.replace = hook(os.replace)
     compaction.os.fsync = hook(os.fsync)
-    compaction._fsync_dir = hook(compaction._fsync_dir)
+    compaction.fsync_path = hook(compaction.fsync_path)
     Path.unlink = hook(Path.unlink)
     compaction.compact_outdir(outdir, batchsize=BATCH)
 

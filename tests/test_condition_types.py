@@ -91,11 +91,17 @@ ACCEPTED = [
     "greatest(objectId, finkclass) > 'Z'",
     "log(candidate.distnr) > 0 AND log(2, candidate.distnr) > 0",
     "round(candidate.magpsf) = 19 AND round(candidate.magpsf, -1) = 20",
-    "size(filter(prv_candidates, x -> x.fid = 1)) > size(prv_candidates) - 3",  # lambda, int vs int
-    "CAST(candidate.fid AS STRING) = '1' AND CAST(objectId AS DOUBLE) IS NULL",  # casts both ways
-    "CAST(true AS DOUBLE) = 1",                # boolean to number
-    "objectId LIKE 'ZTF\\\\_%'",                # an escaped LIKE wildcard
-    "candid * candid > 0 AND -candid < 0 AND candidate.fid * 2147483647 <> 0 AND abs(candid) > 0",  # wraps
+    "size(filter(prv_candidates, x -> x.fid = 1)) > size(prv_candidates) - 3",
+    "CAST(candidate.fid AS STRING) = '1' AND CAST(objectId AS DOUBLE) IS NULL",
+    "CAST(true AS DOUBLE) = 1",
+    "objectId LIKE 'ZTF\\\\_%'",
+    "candid * candid > 0 AND -candid < 0 AND candidate.fid * 2147483647 <> 0 AND abs(candid) > 0",
+    # a single argument in parentheses (or starting with one) is one argument: abs((x)) was "got 0"
+    "abs((candidate.magpsf)) > 1 AND abs((candidate.magpsf - 1) * 2) > 1 AND floor(((candidate.magpsf))) = 19",
+    "coalesce((candidate.magpsf)) > 0 AND isnull((candid)) AND sqrt(abs((candidate.magpsf))) > 0",
+    "round((candidate.magpsf), 1) > 0 AND greatest((candidate.magpsf), (candidate.sigmapsf)) > 0",
+    "size(filter(prv_candidates, x -> (x.fid = 1))) > 0 AND log10((candidate.magpsf)) > 0 "
+    "AND log((2), (candidate.magpsf)) > 0",
 ]
 
 
@@ -168,3 +174,13 @@ def test_the_field_browser_help_is_the_table():
     assert "round(number[, scale])" in calls and "floor(number)" in calls
     assert "greatest(comparable, comparable[, comparable ...])" in calls
     assert all(r["returns"] and r["what"] for r in rows)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("abs((candidate.magpsf), 1) > 1", "abs() expects 1 argument: abs(number), got 2"),
+    ("floor((candidate.magpsf), (2)) = 1", "got 2"),
+    ("abs(()) > 1", "is not allowed"),
+])
+def test_parenthesised_arguments_still_refused_when_too_many(text, fragment, ztf_schema):
+    with pytest.raises(ConditionError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        compile_conditions([text], ztf_schema)

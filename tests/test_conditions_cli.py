@@ -72,3 +72,24 @@ def test_an_overflowing_product_is_valid_and_wraps_like_spark(cli_data_dir):
     result = _submit(cli_data_dir, "candid * candid > 0")
     assert result.returncode == 2 and "line 1" not in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_section_flags_override_the_spec_key_by_key(tmp_path):
+    """--xmatch-radius / --seed alone change that key of the spec's xmatch / dataset section and
+    keep the others (before, --xmatch-radius without --xmatch was silently ignored)."""
+    import yaml
+
+    from cli.main import build_parser
+    from cli.submit_cmd import build_spec
+
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump({"survey": "ztf", "start": "2021-11-22",
+                                    "xmatch": {"path": "cat.csv", "ra": "ra", "dec": "dec", "id": "name",
+                                               "radius_arcsec": 2},
+                                    "dataset": {"max_per_class": 5, "seed": 1}}))
+    args = build_parser().parse_args(["submit", "--spec", str(spec), "--xmatch-radius", "7.5", "--seed", "3"])
+    out = build_spec(args)
+    assert out["xmatch"] == {"path": "cat.csv", "ra": "ra", "dec": "dec", "id": "name", "radius_arcsec": "7.5"}
+    assert out["dataset"] == {"max_per_class": 5, "seed": "3"}
+    args = build_parser().parse_args(["submit", "--spec", str(spec)])
+    assert build_spec(args)["xmatch"]["radius_arcsec"] == 2

@@ -248,3 +248,33 @@ def test_progress_is_a_bar_on_a_terminal_and_quiet_lines_in_a_log():
         progress.close()
     assert "Downloading: 100%" in term.getvalue() and "200/200" in term.getvalue()
     assert log.getvalue().splitlines()[-1].startswith("downloaded 200/200 alerts")
+
+
+@pytest.mark.parametrize("survey", ["ztf", "elasticc", "lsst"])
+def test_time_partitioning_reads_each_survey_time_column_from_the_registry(survey, tmp_path):
+    """The struct field and its flat (Light packet) copy both give the night's folder."""
+    from engine import surveys
+    from kafka_io.consumer import writer
+
+    s = surveys.get(survey)
+    struct, name = s.time_path
+    value = {"jd": 2461105.75, "mjd": 61105.25}[s.time_unit]   # 2026-03-06 18:00 / 06:00 UTC
+    for table in (pa.table({struct: pa.array([{name: value}]), "x": [1]}), pa.table({name: [value], "x": [1]})):
+        w = writer.BatchWriter(str(tmp_path), "parquet", "time", "{}")
+        assert [folder for folder, _ in w._groups(table)] == ["year=2026/month=03/day=06"]
+
+
+def test_consumer_partitionings_and_time_message_come_from_the_registry(tmp_path):
+    from engine import surveys
+    from engine.errors import UserError
+    from kafka_io.consumer import options, writer
+
+    offered = {p for n in surveys.NAMES for p in surveys.get(n).partitionings} - {"none"}
+    assert set(options.client_partitionings()) == offered
+    with pytest.raises(UserError) as info:
+        writer.BatchWriter(str(tmp_path), "parquet", "time", "{}")._groups(pa.table({"x": [1]}))
+    for n in surveys.NAMES:
+        assert ".".join(surveys.get(n).time_path) in str(info.value)
+    source = (ROOT / "kafka_io/consumer/writer.py").read_text() + (ROOT / "kafka_io/consumer/options.py").read_text()
+    for word in ("candidate", "diaSource", "midpointMjdTai", "finkclass", "classId", "ZTF", "LSST"):
+        assert word not in source

@@ -50,6 +50,31 @@ def _radec(l_deg, b_deg):
     return {"diaSource.ra": float(c.ra.deg), "diaSource.dec": float(c.dec.deg)}
 
 
+def _prv(*points):
+    """prvDiaSources of (band, midpointMjdTai, psfFlux[, psfFluxErr = 100]) points, the other fields null."""
+    names = unified_arrow_schema("lsst").field("prvDiaSources").type.value_type.names
+    return [{k: None for k in names} | {"band": p[0], "midpointMjdTai": p[1], "psfFlux": p[2],
+                                         "psfFluxErr": p[3] if len(p) > 3 else 100.0} for p in points]
+
+
+def _z_at_abs_mag(target: float, m: float = 31.4 - 2.5 * 4.0) -> float:
+    """The redshift at which apparent magnitude m (flux 10000 nJy) is absolute magnitude ``target``
+    (astropy FlatLambdaCDM H0=70, Om0=0.3, as fink-filters obs_to_abs_mag)."""
+    from astropy.cosmology import FlatLambdaCDM
+    from scipy.optimize import brentq
+
+    cosmo = FlatLambdaCDM(H0=70, Om0=0.3)
+    return brentq(lambda z: m - cosmo.distmod(z).value - target, 1e-4, 5)
+
+
+# the latest earlier r point sets the rate: 20000 nJy one day before 10000 nJy is +0.75 mag/day
+NEW_FADING = {"diaObject.r_psfFluxNdata": 2, "prvDiaSources": _prv(("g", 60999.9, 10.0), ("r", 60999.0, 20000.0))}
+NEW_SLOW = NEW_FADING | {"prvDiaSources": _prv(("r", 60999.0, 20000.0), ("r", 60999.5, 10500.0))}  # 0.11 mag/day
+NO_MAX = {f"diaObject.{b}_psfFluxMax": None for b in "ugizy"} | {"diaObject.g_psfFluxMax": float("nan")}
+SN_NEAR = NO_MAX | {"diaObject.nDiaSources": 6, "diaObject.r_psfFluxMax": 10000.0}
+# b_mag_rate_mc_sampling at 10000 nJy: faster than (ln 10 / 2.5) 0.3 x 10000 = 2763 nJy/day, SNR > 3
+MC_FAST = {"prvDiaSources": _prv(("r", 60999.0, 7000.0))}                  # 3000 nJy/day
+GVOM = {"diaSource.psfFlux": 20000.0, "prvDiaSources": _prv(("r", 60999.0, 14000.0))}   # m 20.6, 6000 > 5526
 MOST_LIKELY = {"clf.snnSnVsOthers_score": 0.71, "clf.cats_class": 11, "clf.cats_score": 0.95,
                "diaSource.isNegative": True}
 LSST_CASES = {  # name: (passes, fails) as {dotted field: value} changes of the neutral alert
@@ -59,6 +84,11 @@ LSST_CASES = {  # name: (passes, fails) as {dotted field: value} changes of the 
                            {"clf.elephant_kstest_template": 0.5, "diaSource.psfFlux": 9000.0}),
     "extragalactic_lt20mag_candidate": ({"diaSource.psfFlux": 40000.0, "diaObject.nDiaSources": 5},
                                         {"diaSource.psfFlux": 40000.0, "diaObject.nDiaSources": 4}),
+    "extragalactic_new_candidate": (NEW_FADING, NEW_SLOW),
+    "fast_transient_gvom": (GVOM, GVOM | {"prvDiaSources": _prv(("r", 60999.0, 14600.0))}),   # 5400 < 5526
+    "b_mag_rate_mc_sampling": (MC_FAST, {"prvDiaSources": _prv(("r", 60999.0, 7300.0))}),    # 2700 < 2763
+    "sn_near_galaxy_candidate": (SN_NEAR | {"xm.legacydr8_zphot": _z_at_abs_mag(-13.002)},
+                                 SN_NEAR | {"xm.legacydr8_zphot": _z_at_abs_mag(-12.998)}),
     "extragalactic_svom": ({}, {"misc.firstDiaSourceMjdTaiFink": 60995.0}),
     "most_likely_sn": (MOST_LIKELY, MOST_LIKELY | {"clf.snnSnVsOthers_score": 0.69}),
     "remove_unlikely_transients": ({"diaSource.isNegative": True},
@@ -109,13 +139,28 @@ def test_lsst_filter_both_sides_of_its_threshold(name, lsst_row):
     schema = pa.schema([f for f in unified_arrow_schema("lsst")])
     rows = [_alert(lsst_row, passes), _alert(lsst_row, fails)]
     assert _passes("lsst", rows, [name], schema) == [True, False]
-    if name != "extragalactic_lt20mag_candidate":  # too long to negate (test_labels_yields_and_errors)
-        assert _passes("lsst", rows, [f"NOT {name}"], schema) == [False, True]
+    assert _passes("lsst", rows, [f"NOT {name}"], schema) == [False, True]
 
 
 ZTF_SN = {"snn_snia_vs_nonia": 0.6, "cdsxmatch": "Unknown", "candidate.drb": 0.6, "candidate.classtar": 0.5,
           "roid": 0, "candidate.jdstarthist": 2460000.0, "candidate.jd": 2460010.0}
+def _mcv(offset_arcsec, isdiffpos="t"):
+    """At ``offset_arcsec`` north of the first catalogued magnetic CV (V479 And)."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    c = SkyCoord("00 18 56.9", "+34 54 44", unit=(u.hourangle, u.deg))
+    return {"candidate.ra": float(c.ra.deg), "candidate.dec": float(c.dec.deg) + offset_arcsec / 3600,
+            "candidate.isdiffpos": isdiffpos}
+
+
+ZTF_KN = {"rf_kn_vs_nonkn": 0.6, "candidate.drb": 0.6, "candidate.classtar": 0.5, "candidate.jdstarthist": 2460000.0,
+          "candidate.jd": 2460004.9, "candidate.ndethist": 19, "roid": 0, "cdsxmatch": "GinPair"}
 ZTF_CASES = {
+    "kn_candidates": (ZTF_KN, ZTF_KN | {"candidate.ndethist": 20}),
+    "yso_candidates": ({"cdsxmatch": "TTau*_Candidate"}, {"cdsxmatch": "TTau*"}),
+    "simbad_grav_candidates": ({"cdsxmatch": "LensedQ"}, {"cdsxmatch": "Lensed"}),
+    "magnetic_cvs": (_mcv(0.49), _mcv(0.51)),
     "blazar": ({"cdsxmatch": "Blazar"}, {"cdsxmatch": "Star"}),
     "sso_ztf_candidates": ({"roid": 3}, {"roid": 2}),
     "sso_fink_candidates": ({"roid": 2}, {"roid": 3}),
@@ -161,8 +206,108 @@ def test_labels_yields_and_errors():
     assert fink_filters.yield_factor("lsst", ["in_tns", "NOT b_is_new"]) == pytest.approx(
         y["in_tns"] * (1 - y["b_is_new"]))
     assert y["b_is_solar_system"] == pytest.approx(0.04639412713566963)
-    assert {f.name: f.yield_ for f in fink_filters.options("ztf")}["vra"] == pytest.approx(0.0504, rel=1e-2)
+    assert y["sn_near_galaxy_candidate"] == pytest.approx(0.0461, rel=1e-2)   # the portal's stats file
+    assert y["fast_transient_gvom"] == 1.0                                     # unmeasured: the portal's rule
+    z = {f.name: f.yield_ for f in fink_filters.options("ztf")}
+    assert z["vra"] == pytest.approx(0.0504, rel=1e-2) and z["kn_candidates"] == pytest.approx(7.0e-6, rel=1e-2)
     with pytest.raises(UserError, match="did you mean 'b_is_new'"):
         fink_filters.normalise("lsst", ["b_is_nwe"])
-    with pytest.raises(UserError, match="not available"):
-        fink_filters.expressions("lsst", ["NOT extragalactic_lt20mag_candidate"])
+
+
+
+def test_the_length_limit_bounds_user_text_not_vetted_filters():
+    """A negated compound filter is longer than a user may type; it still compiles (the same
+    compiler and checks), while user text of that length is refused."""
+    from engine.conditions import MAX_LENGTH, ConditionError
+
+    schema = unified_arrow_schema("lsst")
+    negated = fink_filters.expressions("lsst", ["NOT extragalactic_lt20mag_candidate"])
+    assert len(negated) == 1 and len(negated[0]) > MAX_LENGTH
+    compile_conditions(negated, schema)
+    with pytest.raises(ConditionError, match=f"longer than {MAX_LENGTH} characters"):
+        compile_conditions([str(negated[0])], schema)
+    with pytest.raises(ConditionError, match="unknown column"):  # vetted text is still checked
+        compile_conditions([type(negated[0])("diaSource.nope > 1")], schema)
+
+
+def test_new_candidate_rising_and_sn_bright_edge(lsst_row):
+    """The rest of the thresholds: rising (< -0.2 mag/day) only while younger than 3 days; g fades
+    at 0.5 mag/day; the bright edge of the SN absolute magnitude (-23)."""
+    schema = pa.schema([f for f in unified_arrow_schema("lsst")])
+    rising = NEW_FADING | {"prvDiaSources": _prv(("r", 60999.0, 8000.0))}          # -0.24 mag/day
+    g_band = NEW_FADING | {"diaSource.band": "g", "diaObject.g_psfFluxNdata": 2,
+                           "prvDiaSources": _prv(("g", 60999.0, 15000.0))}         # +0.44 mag/day
+    rows = [_alert(lsst_row, c) for c in (rising, rising | {"misc.firstDiaSourceMjdTaiFink": 60996.9}, g_band,
+                                          g_band | {"prvDiaSources": _prv(("g", 60999.0, 16500.0))})]
+    assert _passes("lsst", rows, ["extragalactic_new_candidate"], schema) == [True, False, False, True]
+    rows = [_alert(lsst_row, SN_NEAR | {"xm.legacydr8_zphot": _z_at_abs_mag(m)}) for m in (-22.998, -23.002)]
+    assert _passes("lsst", rows, ["sn_near_galaxy_candidate"], schema) == [True, False]
+
+
+@pytest.mark.spark
+def test_every_filter_selects_the_same_rows_in_spark(spark, lsst_row, ztf_row, tmp_path):
+    """The Spark rendering of each filter and its NOT, on the same hand-made alerts (both sides)."""
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    for survey, base, cases in (("lsst", lsst_row, LSST_CASES), ("ztf", ztf_row, ZTF_CASES)):
+        schema = condition_schema_of(survey)
+        rows = [_alert(base, c) for name in sorted(cases) for c in cases[name]]
+        path = tmp_path / f"{survey}.parquet"
+        pq.write_table(pa.Table.from_batches([pa.RecordBatch.from_pylist(rows, schema=schema)]), path)
+        df = spark.read.parquet(str(path)).withColumn("_i", F.monotonically_increasing_id())
+        for name in sorted(cases):
+            for label in (name, f"NOT {name}"):
+                compiled = compile_conditions(fink_filters.expressions(survey, [label]), unified_arrow_schema(survey))
+                selected = df
+                for c in compiled:
+                    selected = selected.filter(c.spark_sql)
+                got = sorted(r["_i"] for r in selected.select("_i").collect())
+                want = [i for i, keep in enumerate(_passes(survey, rows, [label], schema)) if keep]
+                assert got == want, (survey, label)
+
+
+def condition_schema_of(survey):
+    extra = [pa.field("finkclass", pa.string()), pa.field("tnsclass", pa.string())] if survey == "ztf" else []
+    return pa.schema(list(unified_arrow_schema(survey)) + extra)
+
+
+def test_mc_rate_significance_and_gvom_as_written(lsst_row):
+    """The rate's SNR edge (sqrt(100^2 + e^2) / 1 day against 3000 nJy/day: e = 980 passes, 1000
+    fails); the last same-band source counts, not an earlier faster one; fast_transient_gvom
+    keeps a Gaia star (fink-filters passes e_Plx for Plx), the loose block drops it."""
+    schema = pa.schema([f for f in unified_arrow_schema("lsst")])
+    rows = [_alert(lsst_row, {"prvDiaSources": _prv(("r", 60999.0, 7000.0, e))}) for e in (980.0, 1000.0)]
+    rows.append(_alert(lsst_row, {"prvDiaSources": _prv(("r", 60998.0, 1000.0), ("r", 60999.0, 7300.0))}))
+    assert _passes("lsst", rows, ["b_mag_rate_mc_sampling"], schema) == [True, False, False]
+    star = {"xm.gaiadr3_DR3Name": "Gaia DR3 1", "xm.gaiadr3_Plx": 9.0, "xm.gaiadr3_e_Plx": 1.0}
+    rows = [_alert(lsst_row, GVOM | star)]
+    assert _passes("lsst", rows, ["fast_transient_gvom"], schema) == [True]
+    assert _passes("lsst", rows, ["b_extragalactic_loose_candidate"], schema) == [False]
+
+
+def test_distance_modulus_matches_astropy():
+    """sn_near_galaxy_candidate's LambdaCDM distance modulus (Simpson's rule) against astropy."""
+    import duckdb
+    import numpy as np
+    from astropy.cosmology import FlatLambdaCDM
+
+    from engine.surveys.lsst_filters import _distance_modulus
+
+    z = [0.001, 0.01, 0.1, 0.5, 1.0, 2.0, 5.0]
+    con = duckdb.connect()
+    try:
+        got = [con.execute(f"SELECT {_distance_modulus('z')} FROM (SELECT {v}::DOUBLE AS z)").fetchall()[0][0]
+               for v in z]
+    finally:
+        con.close()
+    assert np.abs(np.array(got) - FlatLambdaCDM(H0=70, Om0=0.3).distmod(z).value).max() < 1e-5
+
+
+def test_kn_and_magnetic_cvs_other_cuts(ztf_row):
+    schema = condition_schema_of("ztf")
+    rows = [_alert(ztf_row, ZTF_KN | {"candidate.jd": 2460005.0}), _alert(ztf_row, ZTF_KN | {"cdsxmatch": "Star"}),
+            _alert(ztf_row, ZTF_KN | {"roid": 3})]
+    assert _passes("ztf", rows, ["kn_candidates"], schema) == [False, False, False]
+    rows = [_alert(ztf_row, _mcv(0.0, "f")), _alert(ztf_row, _mcv(0.0, "1")), _alert(ztf_row, _mcv(-0.49))]
+    assert _passes("ztf", rows, ["magnetic_cvs"], schema) == [False, True, True]

@@ -238,3 +238,37 @@ def test_explore_reads_lsst_alerts(lsst_archive):
     assert len(points) >= 1 and set(points["band"]) <= set("ugrizy")
     assert alerts.columns_for(alerts.to_pandas(pa.table({"objectId": ["a"], "magpsf": [18.0], "jd": [1.0]}))).value \
         == "magpsf"
+
+
+def test_lc_features_are_computed_from_each_alert_light_curve(lsst_archive):
+    """Fink's lc_features (fink-science rubin/ad_features, the light-curve package): per band of
+    diaSource + prvDiaSources, on flux; checked here against numpy on the alert's own points."""
+    df = _table(lsst_archive).to_pandas()
+    synth = df[df["observation_reason"] == "wfd"]
+    assert synth["lc_features"].notna().all()
+    checked = 0
+    for _, r in synth.head(200).iterrows():
+        points = list(r["prvDiaSources"]) + [r["diaSource"]]
+        feats = dict(r["lc_features"])
+        assert set(feats) == {p["band"] for p in points}
+        for band, f in feats.items():
+            pts = {}
+            for p in points:   # Fink drops repeated times (the first kept); our points have none
+                if p["band"] == band:
+                    pts.setdefault(p["midpointMjdTai"], p)
+            flux = np.array([p["psfFlux"] for _, p in sorted(pts.items())], dtype=np.float64)
+            err = np.array([p["psfFluxErr"] for _, p in sorted(pts.items())], dtype=np.float64)
+            assert f["mean"] == pytest.approx(flux.mean(), rel=1e-9)
+            assert f["median"] == pytest.approx(np.median(flux), rel=1e-9)
+            assert f["amplitude"] == pytest.approx((flux.max() - flux.min()) / 2, rel=1e-9, abs=1e-9)
+            w = err ** -2
+            assert f["weighted_mean"] == pytest.approx((flux * w).sum() / w.sum(), rel=1e-9)
+            if len(flux) >= 2:
+                assert f["standard_deviation"] == pytest.approx(flux.std(ddof=1), rel=1e-9)
+                checked += 1
+            else:
+                assert np.isnan(f["standard_deviation"])
+    assert checked > 50
+    # the real sample alerts keep Fink's own values
+    real = df[df["observation_reason"] != "wfd"]
+    assert real["lc_features"].apply(lambda m: len(dict(m)) if m is not None else 0).min() >= 1

@@ -236,22 +236,19 @@ class ZtfNight:
         ssnamenr = np.full(n, "null", dtype=object)
         ssdistnr = np.full(n, -999.0)
 
-        m = eq("SN candidate")
-        snn_sn[m] = rng.uniform(0.55, 1, m.sum())
-        drb[m] = rng.uniform(0.6, 1, m.sum())
-        classtar[m] = rng.uniform(0.5, 1, m.sum())
-        roid[m] = 0
-        m = eq("Early SN Ia candidate")
-        snn_ia[m] = rng.uniform(0.55, 1, m.sum())
-        drb[m] = rng.uniform(0.6, 1, m.sum())
-        classtar[m] = rng.uniform(0.5, 1, m.sum())
-        rf_snia[m] = rng.uniform(0.55, 1, m.sum())
-        roid[m] = 0
-        m = eq("Kilonova candidate")
-        rf_kn[m] = rng.uniform(0.55, 1, m.sum())
-        drb[m] = rng.uniform(0.6, 1, m.sum())
-        classtar[m] = rng.uniform(0.5, 1, m.sum())
-        roid[m] = 0
+        def passes_cuts(m, score, *more_scores):
+            """Alerts of a transient class: its score(s) above 0.5, real (drb), extended enough
+            (classtar), not an asteroid; draws in a fixed order so a seed gives the same archive."""
+            score[m] = rng.uniform(0.55, 1, m.sum())
+            drb[m] = rng.uniform(0.6, 1, m.sum())
+            classtar[m] = rng.uniform(0.5, 1, m.sum())
+            for other in more_scores:
+                other[m] = rng.uniform(0.55, 1, m.sum())
+            roid[m] = 0
+
+        passes_cuts(eq("SN candidate"), snn_sn)
+        passes_cuts(eq("Early SN Ia candidate"), snn_ia, rf_snia)
+        passes_cuts(eq("Kilonova candidate"), rf_kn)
         m = eq("Microlensing candidate") | eq("Ambiguous")
         mulens[m] = rng.uniform(0.2, 1, m.sum())
         roid[eq("Microlensing candidate")] = 0

@@ -3,7 +3,8 @@
 The same source model as ELASTICC (``ElasticcNight.history_parts``: one ``diaObject`` per source,
 ``prvDiaSources`` / ``prvDiaForcedSources`` its earlier points, the southern footprint), written
 with Rubin's field names (fluxes in nJy, AB zero point 31.4) and the columns Fink adds
-(``clf``, ``xm``, ``pred``, ``misc``, ``lc_features``, versions, timestamps). Solar-system
+(``clf``, ``xm``, ``pred``, ``misc``, versions, timestamps; ``lc_features`` computed from each
+alert's own points by ``engine.archive.lc_features``, as Fink does). Solar-system
 sources carry an ``ssSource`` and a null ``diaObject``, as real LSST SSO alerts do.
 """
 
@@ -16,6 +17,7 @@ import pyarrow as pa
 
 from engine import schemas
 from engine.archive import objects, sky
+from engine.archive.lc_features import lc_features
 from engine.archive.generator import JD_UNIX0, LSST_BANDS, ElasticcNight, _struct, epoch_jd
 
 RUBIN_DEC = (-75.0, 5.0)  # the Rubin wide-fast-deep footprint, roughly
@@ -136,6 +138,7 @@ class LsstNight(ElasticcNight):
             "brokerStartProcessTimestamp": pa.array(start_us, pa.timestamp("us")),
             "fink_broker_version": pa.array(["4.1"] * n), "fink_science_version": pa.array(["8.39.0"] * n),
             "publisher": pa.array(["Fink"] * n), "clf": clf, "xm": xm, "pred": pred, "misc": misc,
+            "lc_features": lc_features(src, p["prv"], self.schema.field("lc_features").type),
             "brokerEndProcessTimestamp": pa.array(start_us + 60_000_000, pa.timestamp("us")),
             "timestamp": pa.array(np.round((mjd + 2400000.5 - JD_UNIX0) * 86400e6).astype(np.int64), pa.timestamp("us")),
         }

@@ -39,6 +39,22 @@ class OutputColumn:
     path: tuple[str, ...]
 
 
+def content_table(*rows) -> dict[str, Content]:
+    """``{key: Content}`` from ``(key, label, bytes per alert)`` rows, in display order."""
+    return {key: Content(key, label, size) for key, label, size in rows}
+
+
+def label_aliases(contents: dict[str, Content]) -> dict[str, str]:
+    """What a user may type for a preset besides its key: its label's name ("Full packet (~55 KB)"
+    -> "full packet", and "full" without "packet"), any case."""
+    out = {}
+    for key, c in contents.items():
+        name = c.label.split(" (")[0].split(":")[0].strip().lower()
+        out[name] = key
+        out[name.removesuffix(" packet")] = key
+    return out
+
+
 PARTITION_FIELDS = (pa.field("year", pa.int32()), pa.field("month", pa.int32()), pa.field("day", pa.int32()))
 
 
@@ -67,7 +83,7 @@ class Survey:
     eras: tuple[str, ...] = ()
     contents: dict[str, Content] = {}
     default_content: str = "full"
-    content_aliases: dict[str, str] = {}
+    content_aliases: dict[str, str] = {}   # beyond the labels' names (label_aliases)
     # Top-level archive columns that classify() reads (read even when the content drops them).
     classification_inputs: tuple[str, ...] = ()
     # Columns appended by classify(): name -> Arrow type (conditions may name them).
@@ -82,15 +98,22 @@ class Survey:
     # Position columns (ra, dec in degrees) and time (path, unit) of an alert.
     position_path: tuple[tuple[str, ...], tuple[str, ...]] = ()
     time_path: tuple[str, ...] = ()
+    time_unit: str = "jd"   # of time_path: "jd" (Julian date) or "mjd" (modified Julian date)
     needs_stamp_bank: bool = False
     # The archive value a custom field list always gets (the client partitions on it).
     custom_required: tuple[str, ...] = ()
-    # Explore page: which downloaded column plays which role (components.alerts.Roles), the
+    # Explore page: which downloaded column plays which role (components.alerts.Roles; ra, dec
+    # and time are the last names of position_path and time_path, see explore_roles), the
     # structs whose scalar fields are lifted to top level, and numeric band codes.
-    explore_roles: dict[str, tuple[str, ...]] = {}
+    explore_columns: dict[str, tuple[str, ...]] = {}
     explore_structs: tuple[str, ...] = ()
     explore_magnitudes: bool = False
     band_labels: dict[int, str] = {}
+
+    @property
+    def explore_roles(self) -> dict[str, tuple[str, ...]]:
+        paths = {"ra": self.position_path[0][-1:], "dec": self.position_path[1][-1:]} if self.position_path else {}
+        return {**paths, **({"time": self.time_path[-1:]} if self.time_path else {}), **self.explore_columns}
 
     # ------------------------------------------------------------------ schemas
     def era_of(self, night: dt.date) -> str:
@@ -162,7 +185,7 @@ class Survey:
     def content_key(self, value) -> str:
         """A content name or alias (any case) -> the content key, or a one-line error."""
         text = str(value).strip().lower()
-        key = self.content_aliases.get(text, text)
+        key = {**label_aliases(self.contents), **self.content_aliases}.get(text, text)
         if key not in self.contents:
             raise UserError(f"unknown content {value!r} for {self.label}: choose one of {', '.join(self.contents)}")
         return key
@@ -179,6 +202,23 @@ def get(name: str) -> Survey:
 
 def check(name: str) -> str:
     return get(name).name
+
+
+def client_partitionings() -> tuple[str, ...]:
+    """Every ``-partitionby`` value some survey offers (``none`` aside), in registry order."""
+    out: list[str] = []
+    for n in NAMES:
+        out += [p for p in get(n).partitionings if p != "none" and p not in out]
+    return tuple(out)
+
+
+def time_columns() -> tuple[tuple[str | None, str, str, str], ...]:
+    """(struct, field, unit, survey label) the client partitions by time on: every survey's
+    ``time_path``, then the same field published at the root (a Light packet's ``jd``)."""
+    paths = [get(n) for n in NAMES]
+    nested = [(s.time_path[0], s.time_path[-1], s.time_unit, s.label) for s in paths if len(s.time_path) == 2]
+    flat_ = [(None, s.time_path[-1], s.time_unit, s.label) for s in paths if s.time_path]
+    return tuple(nested + flat_)
 
 
 def labels() -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from engine.surveys import Content, Survey
+from engine.surveys import Survey, content_table
 
 BROKER_COLUMNS = [pa.field("brokerIngestTimestamp", pa.timestamp("us")),
                   pa.field("timestamp", pa.timestamp("us")), pa.field("classId", pa.int32())]
@@ -14,9 +14,8 @@ class Elasticc(Survey):
     name = "elasticc"
     label = "ELAsTiCC"
     eras = ("v0_9",)
-    contents = {"full": Content("full", "Full packet (~1.4 KB/alert)", 1_400)}
+    contents = content_table(("full", "Full packet (~1.4 KB/alert)", 1_400))
     default_content = "full"
-    content_aliases = {"full packet": "full"}
     classification_inputs = ("classId",)
     partitionings = ("classId", "time", "none")
     marker_columns = ("diaSource", "classId")
@@ -24,9 +23,9 @@ class Elasticc(Survey):
     demo_start = "2023-11-27"  # the challenge period
     position_path = (("diaSource", "ra"), ("diaSource", "decl"))
     time_path = ("diaSource", "midPointTai")
-    explore_roles = {"object_id": ("diaObjectId",), "ra": ("ra",), "dec": ("decl",), "cls": ("classId",),
-                     "time": ("midPointTai",), "value": ("psFlux",), "error": ("psFluxErr",),
-                     "band": ("filterName",), "history": ("prvDiaSources",)}
+    time_unit = "mjd"
+    explore_columns = {"object_id": ("diaObjectId",), "cls": ("classId",), "value": ("psFlux",),
+                       "error": ("psFluxErr",), "band": ("filterName",), "history": ("prvDiaSources",)}
     explore_structs = ("diaSource", "diaObject")
 
     def era_arrow_schema(self, era: str) -> pa.Schema:

@@ -12,7 +12,7 @@ import datetime as dt
 
 import pyarrow as pa
 
-from engine.surveys import Content, OutputColumn, Survey, flat, roots, without
+from engine.surveys import OutputColumn, Survey, content_table, flat, roots, without
 
 SCHEMA_VERSION = "v10_0"
 FINK_VERSION = "fink_4_1"
@@ -44,15 +44,11 @@ class Lsst(Survey):
     label = "Rubin/LSST"
     eras = (SCHEMA_VERSION,)
     # Sizes: the portal's medians for a static + SSO mix (DOC L102-115, April 2026).
-    contents = {
-        "full": Content("full", "Full packet (~137 KB/alert)", 137_000),
-        "medium": Content("medium", "Medium packet: all but cutouts (~80 KB/alert)", 80_000),
-        "light_static": Content("light_static", "Light static packet (~1.7 KB/alert)", 1_700),
-        "light_sso": Content("light_sso", "Light SSO packet (~1.7 KB/alert)", 1_700),
-    }
+    contents = content_table(("full", "Full packet (~137 KB/alert)", 137_000),
+                             ("medium", "Medium packet: all but cutouts (~80 KB/alert)", 80_000),
+                             ("light_static", "Light static packet (~1.7 KB/alert)", 1_700),
+                             ("light_sso", "Light SSO packet (~1.7 KB/alert)", 1_700))
     default_content = "full"
-    content_aliases = {"full packet": "full", "medium packet": "medium", "light static packet": "light_static",
-                       "light static": "light_static", "light sso packet": "light_sso", "light sso": "light_sso"}
     classification_inputs = ("diaSource",)
     classification_fields = (TNS_FIELD,)
     partitionings = ("time", "none")
@@ -62,10 +58,10 @@ class Lsst(Survey):
     first_night = dt.date(2025, 10, 25)   # first Rubin alerts processed by Fink
     position_path = (("diaSource", "ra"), ("diaSource", "dec"))
     time_path = ("diaSource", "midpointMjdTai")
+    time_unit = "mjd"
     custom_required = ("diaSource", "midpointMjdTai")
-    explore_roles = {"object_id": ("diaObjectId",), "ra": ("ra",), "dec": ("dec",), "cls": ("tns_type_recomputed",),
-                     "time": ("midpointMjdTai",), "value": ("psfFlux",), "error": ("psfFluxErr",),
-                     "band": ("band",), "history": ("prvDiaSources",)}
+    explore_columns = {"object_id": ("diaObjectId",), "cls": ("tns_type_recomputed",), "value": ("psfFlux",),
+                       "error": ("psfFluxErr",), "band": ("band",), "history": ("prvDiaSources",)}
     explore_structs = ("diaSource", "diaObject")
 
     def era_arrow_schema(self, era: str) -> pa.Schema:

@@ -2,15 +2,25 @@
 fink-filters ``rubin/blocks.py`` and ``rubin/livestream``), with the portal's measured yields.
 
 m = 31.4 - 2.5 log10(psfFlux [nJy]) (NULL for psfFlux <= 0, so every magnitude cut fails, as
-the NaN of the real code). Age = midpointMjdTai - misc.firstDiaSourceMjdTaiFink. Not offered
-(they need code beyond an expression: Monte-Carlo rates, cosmology, cutout shapes, per-band
-history medians): b_mag_rate_mc_sampling, extragalactic_new_candidate, sn_near_galaxy_candidate,
-fast_transient_gvom, faint_trails, mdwarf_flare.
+the NaN of the real code). Age = midpointMjdTai - misc.firstDiaSourceMjdTaiFink. The latest
+earlier source of the alert's band is a lambda over ``prvDiaSources`` with no later one
+(``LATEST_SAME_BAND``); the luminosity distance of sn_near_galaxy_candidate is flat LambdaCDM
+by Simpson's rule (``_distance_modulus``); b_mag_rate_mc_sampling is the expectation of its
+Monte-Carlo estimate (``MC_RATE``).
+
+Not offered (fink-filters 7.40, ``rubin/livestream``):
+
+* faint_trails: its last cut is the elongation (> 2) of the source measured on the decoded FITS
+  science cutout (``compute_elongation_from_image``): image analysis, no column holds it.
+* mdwarf_flare: the airmass at Cerro Pachon (astropy ``AltAz`` transform with ERFA sidereal
+  time) and the median ``templateFlux`` per band over ``prvDiaSources`` (quiescent r-i, i-z
+  colours): the condition language has no median over an array nor that transform.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,7 +31,6 @@ BANDS = "ugrizy"
 MAG = "(31.4 - 2.5 * log10(diaSource.psfFlux))"
 AGE = "(diaSource.midpointMjdTai - misc.firstDiaSourceMjdTaiFink)"
 # sin(galactic latitude) from ICRS (north galactic pole at RA 192.85948, Dec 27.12825)
-# (no parenthesis right after a function's "(": the arity pre-check of engine.conditions miscounts it)
 SIN_B = ("sin(radians(diaSource.dec)) * sin(radians(27.12825)) + cos(radians(diaSource.dec)) "
          "* cos(radians(27.12825)) * cos(radians(diaSource.ra - 192.85948))")
 # fink_utils extragalactic host labels (SIMBAD): the main ones (the full list would push the
@@ -38,27 +47,71 @@ FLAGS = ("isDipole", "pixelFlags", "pixelFlags_bad", "pixelFlags_saturated", "pi
          "centroid_flag")
 
 
+def _per_band(template: str, default: str = "FALSE") -> str:
+    """``CASE WHEN diaSource.band = 'u' THEN <template with {b} = u> ... ELSE default END``."""
+    whens = " ".join(f"WHEN diaSource.band = '{b}' THEN {template.format(b=b)}" for b in BANDS)
+    return f"CASE {whens} ELSE {default} END"
+
+
+def _mag(flux: str) -> str:
+    return f"(31.4 - 2.5 * log10({flux}))"
+
+
+def _distance_modulus(z: str, steps: int = 32) -> str:
+    """5 log10(D_L / 10 pc) of flat LambdaCDM, H0 = 70, Om0 = 0.3 (fink-filters ``obs_to_abs_mag``,
+    astropy's FlatLambdaCDM without radiation): the comoving integral by Simpson's rule on
+    ``steps`` intervals, within 1e-5 mag of astropy up to z = 5 (tests/test_fink_filters.py)."""
+    terms = []
+    for k in range(steps + 1):
+        w = 1 if k in (0, steps) else (4 if k % 2 else 2)
+        x = f"(1 + {k / steps!r} * {z})"
+        terms.append(f"{w} / sqrt(0.3 * {x} * {x} * {x} + 0.7)")
+    integral = f"({z} / {3 * steps} * ({' + '.join(terms)}))"
+    # D_L [pc] = (1 + z) c / H0 * integral; c / H0 = 299792.458 / 70 Mpc
+    return f"(5 * log10((1 + {z}) * {299792.458 / 70 * 1e6 / 10!r} * {integral}))"
+
+
 def _versus_mean(op: str) -> str:
     """Per band: |psfFlux - mean| > mean error and psfFlux <op> mean (b_is_rising / b_is_fading)."""
-    whens = " ".join(f"WHEN diaSource.band = '{b}' THEN abs(diaSource.psfFlux - diaObject.{b}_psfFluxMean) > "
-                     f"diaObject.{b}_psfFluxMeanErr AND diaSource.psfFlux {op} diaObject.{b}_psfFluxMean"
-                     for b in BANDS)
-    return f"CASE {whens} ELSE FALSE END"
+    return _per_band(f"abs(diaSource.psfFlux - diaObject.{{b}}_psfFluxMean) > diaObject.{{b}}_psfFluxMeanErr "
+                     f"AND diaSource.psfFlux {op} diaObject.{{b}}_psfFluxMean")
+
+
+# The latest earlier detection in the alert's band (fink-filters get_latest_source_same_band): a
+# previous source x of that band with no later one of that band.
+LATEST_SAME_BAND = ("x.band = diaSource.band AND NOT exists(prvDiaSources, y -> y.band = diaSource.band "
+                    "AND y.midpointMjdTai > x.midpointMjdTai)")
+RATE = f"(({MAG} - {_mag('x.psfFlux')}) / (diaSource.midpointMjdTai - x.midpointMjdTai))"   # mag/day
+# fink-filters extract_max_flux: the largest {b}_psfFluxMax over the bands, NaN skipped (pandas max)
+MAX_FLUX = "greatest({})".format(", ".join(f"if(isnan(diaObject.{b}_psfFluxMax), NULL, diaObject.{b}_psfFluxMax)"
+                                           for b in "giruzy"))
+# b_mag_rate_mc_sampling: the flux rate against that source and its spread. The real block draws
+# 1000 unseeded normal samples of both fluxes (fink-filters compute_mc_sampling_flux_rate) and
+# takes their mean and standard deviation: estimates of exactly these two (a difference of two
+# Gaussians is Gaussian), so this is the value its draws scatter around (+-3 % of the spread).
+DT = "(diaSource.midpointMjdTai - x.midpointMjdTai)"
+FLUX_RATE = f"((diaSource.psfFlux - x.psfFlux) / {DT})"   # nJy/day
+FLUX_RATE_STD = f"(sqrt(diaSource.psfFluxErr * diaSource.psfFluxErr + x.psfFluxErr * x.psfFluxErr) / abs({DT}))"
+# -0.3 mag/day (brightening) as a flux rate at the current flux: (ln 10 / 2.5) * 0.3 * psfFlux
+MC_RATE = (f"diaSource.psfFlux > 0 AND exists(prvDiaSources, x -> {LATEST_SAME_BAND} AND {FLUX_RATE} > "
+           f"{math.log(10) / 2.5 * 0.3!r} * diaSource.psfFlux AND abs({FLUX_RATE}) / ({FLUX_RATE_STD} + 1e-10) > 3)")
+GAIA_STAR = "xm.gaiadr3_DR3Name NOT IN ('Unknown', 'Fail', 'nan', '') AND xm.gaiadr3_Plx / xm.gaiadr3_e_Plx > 5"
+NOT_GAIA_STAR = f"NOT coalesce({GAIA_STAR}, FALSE)"
+ZPHOT = "xm.legacydr8_zphot"
+PEAK_ABS_MAG = f"({_mag(MAX_FLUX)} - {_distance_modulus(ZPHOT)})"
 
 
 def _blocks() -> dict[str, tuple[tuple[str, ...], str]]:
     galaxy = f"xm.simbad_otype IN ({', '.join(GALAXY)})"
     unknown = f"coalesce(xm.simbad_otype IN ({', '.join(UNKNOWN)}), TRUE)"
     mangrove = "xm.mangrove_lum_dist > 0"
-    gaia_star = ("xm.gaiadr3_DR3Name NOT IN ('Unknown', 'Fail', 'nan', '') "
-                 "AND xm.gaiadr3_Plx / xm.gaiadr3_e_Plx > 5")
+    gaia_star = GAIA_STAR
     vsx_star = f"xm.vsx_Type IN ({', '.join(VSX_STAR)})"
     flags = " OR ".join(f"diaSource.{f}" for f in FLAGS)
     good = (f"NOT coalesce({flags}, FALSE)", "diaSource.psfFlux >= 0", "diaSource.psfFlux / diaSource.psfFluxErr >= 6")
     outside20 = f"abs({SIN_B}) > sin(radians(20.0))"
     legacy = f"coalesce(xm.legacydr8_zphot > 0 AND ({unknown} OR coalesce({galaxy}, FALSE)), FALSE)"
-    common = good + (outside20, "NOT coalesce(pred.is_sso, FALSE)",
-                     f"NOT coalesce({gaia_star}, FALSE) AND NOT coalesce({vsx_star}, FALSE)")
+    common = good + (outside20, "NOT coalesce(pred.is_sso, FALSE)", NOT_GAIA_STAR, f"NOT coalesce({vsx_star}, FALSE)")
     hosts = f"coalesce({galaxy}, FALSE) OR coalesce({mangrove}, FALSE) OR {legacy}"
     return {
         "b_is_solar_system": (("pred.is_sso",), "Alerts from solar-system objects"),
@@ -75,6 +128,8 @@ def _blocks() -> dict[str, tuple[tuple[str, ...], str]]:
         "b_is_fading": ((_versus_mean("<"),), "Flux below the object's mean in this band"),
         "b_is_new": (("diaSource.midpointMjdTai = misc.firstDiaSourceMjdTaiFink",), "First detection of the object"),
         "b_good_quality": (good, "No bad flags, positive flux, SNR >= 6"),
+        "b_mag_rate_mc_sampling": ((MC_RATE,), "Brightening faster than 0.3 mag/day against the last same-band "
+                                               "source, rate SNR > 3 (the expectation of the Monte-Carlo block)"),
         "b_extragalactic_loose_candidate": (common + (f"{hosts} OR {unknown}",),
                                             "Loose extragalactic transient candidate"),
         "b_extragalactic_near_galaxy_candidate": (common + (hosts,), "Extragalactic transient near a known galaxy"),
@@ -96,6 +151,23 @@ def _filters(blocks) -> dict[str, tuple[tuple[str, ...], str]]:
             + ("diaObject.nDiaSources > 4", f"{AGE} > 1"), "Rising extragalactic candidates brighter than 20 mag"),
         "extragalactic_svom": (b["b_extragalactic_near_galaxy_candidate"] + (f"{AGE} < 5", f"{MAG} < 24"),
                                "Young extragalactic candidates near a galaxy (SVOM)"),
+        "extragalactic_new_candidate": (
+            b["b_extragalactic_near_galaxy_candidate"] + (
+                f"{AGE} < 5", f"{MAG} < 24", _per_band("diaObject.{b}_psfFluxNdata >= 2"),
+                f"exists(prvDiaSources, x -> {LATEST_SAME_BAND} AND ({RATE} < -0.2 AND {AGE} < 3 "
+                f"OR diaSource.band IN ('r', 'i') AND {RATE} > 0.2 OR diaSource.band IN ('g', 'u') AND {RATE} > 0.5))"),
+            "New (< 5 days) extragalactic candidates near a galaxy, brighter than 24 mag, rising or fading fast"),
+        "fast_transient_gvom": (
+            # as written in fink-filters: its call passes gaiadr3_e_Plx as gaiadr3_Plx, so the Gaia-star
+            # exclusion (e_Plx / e_Plx > 5) never applies
+            tuple(p for p in b["b_extragalactic_loose_candidate"] if p != NOT_GAIA_STAR)
+            + (f"{AGE} < 5", f"{MAG} < 21") + b["b_mag_rate_mc_sampling"],
+            "Young, bright (m < 21), fast-brightening extragalactic candidates (GVOM)"),
+        "sn_near_galaxy_candidate": (
+            b["b_extragalactic_near_galaxy_candidate"] + (
+                "diaObject.nDiaSources > 5", f"{ZPHOT} > 0 AND NOT isnan({ZPHOT})",
+                f"{PEAK_ABS_MAG} > -23", f"{PEAK_ABS_MAG} < -13"),
+            "Near a galaxy, peak absolute magnitude (photo-z) of a supernova"),
         "most_likely_sn": (
             ("diaSource.snr > 10", "diaObject.nDiaSources >= 2", "clf.snnSnVsOthers_score >= 0.7",
              "clf.cats_class = 11", "clf.cats_score >= 0.9", "NOT coalesce(pred.is_sso, FALSE)", negated_quality),

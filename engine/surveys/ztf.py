@@ -12,7 +12,7 @@ import datetime as dt
 
 import pyarrow as pa
 
-from engine.surveys import Content, OutputColumn, Survey, flat, without
+from engine.surveys import OutputColumn, Survey, content_table, flat, without
 
 ERAS = ("2019-2021", "2022", "2023+")
 
@@ -98,16 +98,12 @@ class Ztf(Survey):
     name = "ztf"
     label = "ZTF"
     eras = ERAS
-    contents = {
-        "lightcurve": Content("lightcurve", "Lightcurve (~1.4 KB/alert)", 1_400),
-        "cutouts": Content("cutouts", "Cutouts (~41 KB/alert)", 41_000),
-        "full": Content("full", "Full packet (~55 KB/alert)", 55_000),
-        "medium": Content("medium", "Medium packet: all but cutouts (~18 KB/alert)", 18_000),
-        "light": Content("light", "Light packet (~1.4 KB/alert)", 1_400),
-    }
+    contents = content_table(("lightcurve", "Lightcurve (~1.4 KB/alert)", 1_400),
+                             ("cutouts", "Cutouts (~41 KB/alert)", 41_000), ("full", "Full packet (~55 KB/alert)", 55_000),
+                             ("medium", "Medium packet: all but cutouts (~18 KB/alert)", 18_000),
+                             ("light", "Light packet (~1.4 KB/alert)", 1_400))
     default_content = "lightcurve"
-    content_aliases = {"light curve": "lightcurve", "cutout": "cutouts", "full packet": "full",
-                       "medium packet": "medium", "light packet": "light"}
+    content_aliases = {"light curve": "lightcurve", "cutout": "cutouts"}
     classification_inputs = CLASSIFICATION_INPUTS
     classification_fields = CLASS_FIELDS
     partitionings = ("finkclass", "tnsclass", "time", "none")
@@ -120,9 +116,8 @@ class Ztf(Survey):
     time_path = ("candidate", "jd")
     needs_stamp_bank = True
     custom_required = ("candidate", "jd")
-    explore_roles = {"object_id": ("objectId",), "ra": ("ra",), "dec": ("dec",), "cls": ("finkclass",),
-                     "time": ("jd",), "value": ("magpsf",), "error": ("sigmapsf",), "band": ("fid",),
-                     "history": ("prv_candidates",)}
+    explore_columns = {"object_id": ("objectId",), "cls": ("finkclass",), "value": ("magpsf",),
+                       "error": ("sigmapsf",), "band": ("fid",), "history": ("prv_candidates",)}
     explore_structs = ("candidate",)
     explore_magnitudes = True
     band_labels = {1: "g", 2: "r", 3: "i"}

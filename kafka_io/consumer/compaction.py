@@ -27,6 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.fileio import fsync_path
 from kafka_io.consumer.offsets import FILE_RE, TMP_PREFIX, TMP_SUFFIX
 
 COMPACT_RE = re.compile(r"^compact-[0-9a-f]{16}\.parquet$")
@@ -42,13 +43,6 @@ def pieces_of(path: Path) -> list[str] | None:
     raw = meta.get(PIECES_KEY)
     return json.loads(raw) if raw else None
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _folders(outdir: Path):
@@ -93,19 +87,15 @@ def compact_folder(folder: Path, parts: list[Path], compacted: list[Path], row_g
                         held, rows = [], 0
             if held:
                 writer.write_table(pa.concat_tables(held), row_group_size=max(rows, 1))
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(tmp)
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(folder)
+    fsync_path(folder)
     for src in sources:
         src.unlink(missing_ok=True)
-    _fsync_dir(folder)
+    fsync_path(folder)
     return final
 
 

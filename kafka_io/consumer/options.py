@@ -12,8 +12,9 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from engine.errors import UserError
+from engine.surveys import NAMES as SURVEYS
+from engine.surveys import client_partitionings  # every survey's -partitionby values (the registry)
 
-PARTITIONINGS = ("time", "finkclass", "tnsclass", "classId")
 FORMATS = ("parquet", "avro")
 DEFAULT_BATCHSIZE = 5000
 DEFAULT_STALL_TIMEOUT = 60.0  # seconds without an answer from the broker before a download gives up
@@ -43,9 +44,9 @@ class DownloadOptions:
             raise UserError("give the topic to download with -topic (see the 'Get your data' tab of your job)")
         if self.partitionby in ("", "None", "none"):
             self.partitionby = None
-        if self.partitionby is not None and self.partitionby not in PARTITIONINGS:
+        if self.partitionby is not None and self.partitionby not in client_partitionings():
             raise UserError(f"{self.partitionby} is an unknown partitioning: -partitionby must be one of "
-                            f"{', '.join(PARTITIONINGS)}")
+                            f"{', '.join(client_partitionings())}")
         if self.outformat not in FORMATS:
             raise UserError(f"-outformat must be one of {', '.join(FORMATS)}, not {self.outformat}")
         if self.batchsize < 1:
@@ -88,7 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-topic", default=".", help="topic to download (ftransfer_...)")
     parser.add_argument("-outdir", default=".", help="output folder, created if missing (one folder per topic)")
     parser.add_argument("-partitionby", default=None,
-                        help="Hive-style folders: time (year/month/day), finkclass, tnsclass, classId; default none")
+                        help="Hive-style folders: time (year/month/day), "
+                             f"{', '.join(p for p in client_partitionings() if p != 'time')}; default none")
     parser.add_argument("-nconsumers", type=int, default=-1, help="processes; -1 = all logical CPUs")
     parser.add_argument("-batchsize", type=int, default=DEFAULT_BATCHSIZE,
                         help=f"alerts per output file (default {DEFAULT_BATCHSIZE})")
@@ -100,7 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"many seconds (default {DEFAULT_STALL_TIMEOUT:.0f})")
     parser.add_argument("-number_partitions", type=int, default=10,
                         help="accepted for compatibility; partitions are read from the broker")
-    parser.add_argument("-survey", default=None, help="ztf, lsst or elasticc (selects <survey>_credentials.yml)")
+    parser.add_argument("-survey", default=None,
+                        help=f"{', '.join(SURVEYS)} (selects <survey>_credentials.yml)")
     parser.add_argument("-outformat", default="parquet", help="parquet (default) or avro")
     parser.add_argument("--restart_from_beginning", action="store_true",
                         help="ignore committed offsets and files already in -outdir; download everything again")

@@ -1,7 +1,7 @@
 """Atomic output files: write a temp name, fsync, rename, fsync the folder.
 
 One batch (consecutive offsets of one Kafka partition) becomes ``n`` files, one per Hive folder
-(``finkclass=SN candidate/``, ``year=2026/month=03/day=22/``, ...), named
+(``<class column>=<value>/``, ``year=2026/month=03/day=22/``, ...), named
 ``part-p{partition}-o{first}-{last}-{k}of{n}`` (see offsets.py). Names never collide across
 processes or runs, so nothing is ever overwritten (the 7.0 bug and fink-client #245). A failed
 write (disk full, ...) removes its temp files, so no truncated Parquet is left behind.
@@ -18,17 +18,21 @@ from urllib.parse import quote
 import pyarrow as pa
 
 from engine.errors import UserError
+from engine.fileio import fsync_path
+from engine.surveys import time_columns
 from kafka_io.consumer.offsets import TMP_PREFIX, TMP_SUFFIX, file_name
 
 NULL_FOLDER = "__HIVE_DEFAULT_PARTITION__"
 JD_UNIX_EPOCH = 2440587.5
 MJD_UNIX_EPOCH = 40587.0
-# (struct, field, kind) tried in order to partition by time; kind jd|mjd.
-TIME_COLUMNS = (("candidate", "jd", "jd"), (None, "jd", "jd"), ("diaSource", "midpointMjdTai", "mjd"),
-                ("diaSource", "midPointTai", "mjd"), (None, "midpointMjdTai", "mjd"))
+EPOCHS = {"jd": JD_UNIX_EPOCH, "mjd": MJD_UNIX_EPOCH}
+# The (struct, field, unit, survey) tried in order to partition by time: engine.surveys.time_columns.
 
-TIME_MISSING = ("cannot partition by time: the alerts have no candidate.jd (ZTF) or "
-                "diaSource.midpointMjdTai (LSST) field; choose another -partitionby")
+
+def _time_missing() -> str:
+    named = [f"{struct}.{name} ({label})" for struct, name, _, label in time_columns() if struct]
+    return (f"cannot partition by time: the alerts have no {', '.join(named[:-1])} or {named[-1]} field; "
+            "choose another -partitionby")
 
 
 def _segment(value) -> str:
@@ -36,13 +40,6 @@ def _segment(value) -> str:
         return NULL_FOLDER
     return quote(str(value), safe=" ()+,;:!'*&$@[]~")
 
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _zigzag(n: int) -> bytes:
@@ -71,7 +68,7 @@ def _time_columns(table: pa.Table) -> pa.Table:
     import numpy as np
     import pyarrow.compute as pc
 
-    for struct, name, kind in TIME_COLUMNS:
+    for struct, name, unit, _ in time_columns():
         if struct is None:
             if name not in table.column_names:
                 continue
@@ -81,7 +78,7 @@ def _time_columns(table: pa.Table) -> pa.Table:
                 continue
             col = pc.struct_field(table[struct], name)
         values = col.to_numpy(zero_copy_only=False).astype("float64")
-        epoch = JD_UNIX_EPOCH if kind == "jd" else MJD_UNIX_EPOCH
+        epoch = EPOCHS[unit]
         seconds = (values - epoch) * 86400.0
         valid = np.isfinite(seconds)
         days = np.where(valid, seconds, 0).astype("datetime64[s]").astype("datetime64[D]")
@@ -92,7 +89,7 @@ def _time_columns(table: pa.Table) -> pa.Table:
             parts = [None if bad else t[sl] for t, bad in zip(text, mask)]
             table = table.append_column(label, pa.array(parts, type=pa.string()))
         return table
-    raise UserError(TIME_MISSING)
+    raise UserError(_time_missing())
 
 
 def dictionary_columns(schema: pa.Schema) -> list[str]:
@@ -116,7 +113,7 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
 
 
 def _has_time(schema: pa.Schema) -> bool:
-    for struct, name, _ in TIME_COLUMNS:
+    for struct, name, _, _ in time_columns():
         if struct is None and name in schema.names:
             return True
         if struct in schema.names and pa.types.is_struct(schema.field(struct).type) \
@@ -135,11 +132,11 @@ class BatchWriter:
         self.partitionby = partitionby if outformat == "parquet" else None
         self.schema_json = schema_json
         self.decoder = decoder
-        if self.partitionby in ("finkclass", "tnsclass", "classId") and decoder is not None \
+        if self.partitionby not in (None, "time") and decoder is not None \
                 and self.partitionby not in decoder.schema.names:
             raise UserError(f"cannot partition by {self.partitionby}: the topic has no such column")
         if self.partitionby == "time" and decoder is not None and not _has_time(decoder.schema):
-            raise UserError(TIME_MISSING)
+            raise UserError(_time_missing())
 
     def _groups(self, table: pa.Table) -> list[tuple[str, pa.Table]]:
         """(relative folder, rows) per Hive folder; partition columns move from the rows to the folder."""
@@ -188,13 +185,13 @@ class BatchWriter:
                         os.fsync(fh.fileno())
                 else:
                     pq.write_table(content, tmp, use_dictionary=dictionary_columns(content.schema))
-                    _fsync_path(tmp)
+                    fsync_path(tmp)
                 size += tmp.stat().st_size
             for tmp, final in temps:
                 os.replace(tmp, final)
                 renamed.append(final)
             for directory in {final.parent for _, final in temps}:
-                _fsync_path(directory)
+                fsync_path(directory)
         except OSError as exc:
             for tmp, _ in temps:
                 tmp.unlink(missing_ok=True)
