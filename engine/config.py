@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import yaml
 
 from engine.errors import UserError
+from engine.fileio import InDataDir
 from engine.surveys import NAMES as SURVEYS
 
 ENV_PREFIX = "FINK_TRANSFER_"
@@ -97,6 +98,11 @@ class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
 
+    jobs_dir = InDataDir("jobs")
+    downloads_dir = InDataDir("downloads")
+    broker_dir = InDataDir("broker")
+    users_dir = InDataDir("users", "Per-user download folders (service mode): ``<data_dir>/users/<name>``.")
+
     @property
     def embedded_broker(self) -> bool:
         """True when no external Kafka is configured: the project runs its own broker."""
@@ -109,29 +115,12 @@ class Settings:
         return f"{self.broker.host}:{self.broker.port}"
 
     @property
-    def jobs_dir(self) -> Path:
-        return self.data_dir / "jobs"
-
-    @property
-    def downloads_dir(self) -> Path:
-        return self.data_dir / "downloads"
-
-    @property
-    def broker_dir(self) -> Path:
-        return self.data_dir / "broker"
-
-    @property
     def users_file(self) -> Path:
         return Path(self.service.users_file).expanduser() if self.service.users_file else self.data_dir / "users.yaml"
 
     @property
     def audit_file(self) -> Path:
         return Path(self.service.audit_file).expanduser() if self.service.audit_file else self.data_dir / "audit.jsonl"
-
-    @property
-    def users_dir(self) -> Path:
-        """Per-user download folders (service mode): ``<data_dir>/users/<name>``."""
-        return self.data_dir / "users"
 
     def archive_dir(self, survey: str) -> Path:
         if survey not in self.archives:

@@ -12,6 +12,19 @@ import os
 from pathlib import Path
 
 
+class InDataDir:
+    """A read-only attribute naming a path in the owner's ``data_dir`` (``jobs_dir =
+    InDataDir("jobs")``): the settings and the broker each name several entries of their folder,
+    one line each says where."""
+
+    def __init__(self, name: str, doc: str = ""):
+        self.name = name
+        self.__doc__ = doc or f"``<data_dir>/{name}``"
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else obj.data_dir / self.name
+
+
 def fsync_path(path: str | os.PathLike) -> None:
     """Flush a written file, or a folder after a rename in it, to disk."""
     fd = os.open(path, os.O_RDONLY)

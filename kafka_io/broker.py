@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import BrokerUnavailable, UserError
-from engine.fileio import write_json_atomic, write_text_atomic
+from engine.fileio import InDataDir, write_json_atomic, write_text_atomic
 from engine.supervisor import pid_alive, send_signal, spawn
 
 MAIN_CLASS = "kafka.Kafka"
@@ -179,26 +179,12 @@ class EmbeddedBroker:
                    b.admin_user, b.admin_password, b.retention_check_ms, properties=dict(b.properties or {}))
 
     # -- files -------------------------------------------------------------------------------
-    @property
-    def state_file(self) -> Path:
-        return self.data_dir / "broker.json"
-
-    @property
-    def node_file(self) -> Path:
-        """Ports and cluster id chosen at the first start (kept: the quorum remembers them)."""
-        return self.data_dir / "node.json"
-
-    @property
-    def log_file(self) -> Path:
-        return self.data_dir / "broker.log"
-
-    @property
-    def log_dirs(self) -> Path:
-        return self.data_dir / "kafka-logs"
-
-    @property
-    def properties_file(self) -> Path:
-        return self.data_dir / "server.properties"
+    state_file = InDataDir("broker.json")
+    node_file = InDataDir("node.json", "Ports and cluster id chosen at the first start (kept: the quorum remembers them).")
+    log_file = InDataDir("broker.log")
+    log_dirs = InDataDir("kafka-logs")
+    properties_file = InDataDir("server.properties")
+    admin_secret_file = InDataDir("admin.secret")
 
     @property
     def bootstrap_servers(self) -> str:
@@ -209,7 +195,7 @@ class EmbeddedBroker:
         """The service user's password: the configured one, else one generated at first start."""
         if self._admin_password:
             return self._admin_password
-        secret = self.data_dir / "admin.secret"
+        secret = self.admin_secret_file
         if secret.is_file():
             return secret.read_text().strip()
         return ""
@@ -272,8 +258,8 @@ class EmbeddedBroker:
                 raise UserError(f"port {self.host}:{port} is already in use by another program; "
                                 f"set broker.port / broker.controller_port to free ports")
         if self.security == "scram" and not self.admin_password:
-            write_text_atomic(self.data_dir / "admin.secret", secrets.token_urlsafe(24))
-            os.chmod(self.data_dir / "admin.secret", 0o600)
+            write_text_atomic(self.admin_secret_file, secrets.token_urlsafe(24))
+            os.chmod(self.admin_secret_file, 0o600)
         write_text_atomic(self.properties_file, self._server_properties())
         classpath = f"{libs}/*"
         if not (self.log_dirs / "meta.properties").is_file():
