@@ -49,13 +49,11 @@ OPTION_KEYS = ("path", "ra", "dec", "id", "radius_arcsec")
 
 def check_options(value) -> dict | None:
     """The spec's ``xmatch`` mapping, validated for shape (the file is read at planning)."""
-    if value in (None, {}, ""):
+    from engine.dataset import option_mapping
+
+    value = option_mapping(value, "xmatch", OPTION_KEYS)
+    if value is None:
         return None
-    if not isinstance(value, dict):
-        raise UserError("xmatch must be a mapping with path, ra, dec, id, radius_arcsec")
-    unknown = sorted(set(value) - set(OPTION_KEYS))
-    if unknown:
-        raise UserError(f"unknown xmatch key(s): {', '.join(unknown)}")
     missing = [k for k in OPTION_KEYS if value.get(k) in (None, "")]
     if missing:
         raise UserError(f"xmatch is missing: {', '.join(missing)}")

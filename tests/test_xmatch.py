@@ -122,6 +122,18 @@ def test_radius_bounds(radius):
         check_options({"path": "x.csv", "ra": "ra", "dec": "dec", "id": "id", "radius_arcsec": radius})
 
 
+@pytest.mark.parametrize("name", ["xmatch", "dataset"])
+def test_option_mappings_reject_other_shapes_and_unknown_keys(name):
+    from engine import dataset, xmatch
+
+    check = {"xmatch": xmatch.check_options, "dataset": dataset.check_options}[name]
+    assert check(None) is None and check({}) is None
+    with pytest.raises(UserError, match=f"^{name} must be a mapping \\("):
+        check(["path"])
+    with pytest.raises(UserError, match=f"^unknown {name} key\\(s\\): colour, size$"):
+        check({"size": 1, "colour": "red"})
+
+
 def test_catalogue_stored_with_the_job_and_deleted_at_topic_expiry(tmp_path, catalogue):
     import json
     import time
