@@ -244,7 +244,7 @@ def before_selection(batch, ctx):
     """Cheap cuts first: the cross-match (adds xmatch_id / xmatch_sep_arcsec), then the sample."""
     import pyarrow as pa
 
-    if getattr(ctx, "xmatch", None) and batch.num_rows:
+    if getattr(ctx, "xmatch", None) and batch.num_rows and not getattr(ctx, "xmatched", False):
         from engine.xmatch import match_batch
 
         batch = match_batch(batch, ctx.survey, ctx.xmatch)

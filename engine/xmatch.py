@@ -375,6 +375,30 @@ def match_batch(batch, survey: str, options: dict):
     return out.append_column(SEP_COLUMN, pa.array(sep, pa.float64()))
 
 
+def match_positions(batches, options: dict):
+    """Arrow batches of positions only (``ra``, ``dec`` doubles) -> batches of the matched ones, with
+    ``xmatch_id`` and ``xmatch_sep_arcsec`` (the Spark engine's first pass, see engine.job.spark_job).
+
+    Why positions only: moving full alert rows from the JVM to Python cost more than the match
+    itself; the engine joins these few rows back to the alerts by position in the JVM.
+    """
+    import pyarrow as pa
+
+    schema = pa.schema([("ra", pa.float64()), ("dec", pa.float64()), (ID_COLUMN, pa.string()),
+                        (SEP_COLUMN, pa.float64())])
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        index = index_for(options)
+        ra = np.asarray(batch.column(0).fill_null(float("nan")), dtype=float)
+        dec = np.asarray(batch.column(1).fill_null(float("nan")), dtype=float)
+        rows, src, sep = index.match(ra, dec)
+        if rows.size:
+            yield pa.RecordBatch.from_arrays([pa.array(ra[rows]), pa.array(dec[rows]),
+                                              index.id_of(src).cast(pa.string()), pa.array(sep, pa.float64())],
+                                             schema=schema)
+
+
 def output_fields(options) -> list:
     import pyarrow as pa
 
