@@ -290,3 +290,10 @@ def installed_wheel(tmp_path_factory):
     (site / "test_venv_dependencies.pth").write_text("\n".join(sorted(deps)) + "\n")
     return SimpleNamespace(bin=venv / "bin", site=site, env=dict(env, FINK_TRANSFER_DATA_DIR=str(base / "var")),
                            cwd=base)
+
+
+@pytest.fixture(scope="module")
+def elasticc_edge_archive(tmp_path_factory) -> Path:
+    """An ELASTICC archive with alerts at RA ~ 0/360 and the poles (tests/xmatch_data.py)."""
+    from tests import xmatch_data
+    return xmatch_data.edge_archive(tmp_path_factory.mktemp("edge_elasticc") / "elasticc", survey="elasticc")
