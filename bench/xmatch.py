@@ -16,7 +16,8 @@ catalogue size. Printed per job, side by side for both engines:
   "Schema OK", i.e. after the engine started and analysed the query, to the end);
 * set-up seconds (planning with the catalogue overlap check, JVM start-up, analysis);
 * CPU-based alerts/CPU-s = alerts / CPU seconds of the job's process tree (user + system of
-  every process seen: the job, Spark's JVM, the Python workers), whole job;
+  every process seen: the job, Spark's JVM, the Python workers), whole job and scan only (CPU
+  spent after "Schema OK");
 * peak memory: the largest sum of RSS over the job's process tree.
 
 The tree is sampled every 0.2 s (a process's last 0.2 s of CPU may be missed). "Index" rows: one
@@ -83,7 +84,7 @@ class JobProbe(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.log_path, self.peak, self.stop = pid, log_path, 0, threading.Event()
         self.cpu: dict = {}
-        self.ready_at = None
+        self.ready_at = self.ready_cpu = None
 
     def run(self):
         import psutil
@@ -92,19 +93,22 @@ class JobProbe(threading.Thread):
             try:
                 root = psutil.Process(self.pid)
                 procs = [root] + root.children(recursive=True)
-                rss = 0
-                for p in procs:
+            except psutil.Error:  # the job ended
+                procs = []
+            rss = 0
+            for p in procs:
+                try:  # one by one: a child that just ended (or a zombie) must not void the sample
                     with p.oneshot():
-                        rss += p.memory_info().rss
-                        t = p.cpu_times()
-                        self.cpu[(p.pid, p.create_time())] = t.user + t.system
-                self.peak = max(self.peak, rss)
-            except Exception:  # noqa: BLE001 - the process ended between samples
-                pass
+                        mem, t, born = p.memory_info().rss, p.cpu_times(), p.create_time()
+                except psutil.Error:
+                    continue
+                rss += mem
+                self.cpu[(p.pid, born)] = t.user + t.system
+            self.peak = max(self.peak, rss)
             if self.ready_at is None:
                 try:
                     if "Schema OK" in self.log_path.read_text(errors="replace"):
-                        self.ready_at = time.time()
+                        self.ready_at, self.ready_cpu = time.time(), self.cpu_s
                 except OSError:
                     pass
             time.sleep(0.2)
@@ -134,7 +138,7 @@ def run_job(settings, spec, engine):
     ready = probe.ready_at if probe.ready_at is not None else rec.started
     return {"published": rec.published, "job_s": rec.finished - rec.started,
             "setup_s": max(0.0, ready - rec.started), "scan_s": rec.finished - max(ready, rec.started),
-            "cpu_s": probe.cpu_s, "peak_mb": probe.peak / 1e6}
+            "cpu_s": probe.cpu_s, "scan_cpu_s": probe.cpu_s - (probe.ready_cpu or 0.0), "peak_mb": probe.peak / 1e6}
 
 
 def bench_index(n_sources: int, n_alerts: int) -> dict:
@@ -209,12 +213,14 @@ def main() -> int:
                 r = run_job(settings, spec, engine)
                 r.update(engine=engine, sources=sources, scanned=total,
                          per_core=total / r["job_s"] / cores, scan_per_core=total / r["scan_s"] / cores,
-                         per_cpu_s=total / r["cpu_s"] if r["cpu_s"] else 0.0, load=os.getloadavg()[0])
+                         per_cpu_s=total / r["cpu_s"] if r["cpu_s"] else 0.0,
+                         scan_per_cpu_s=total / r["scan_cpu_s"] if r["scan_cpu_s"] else 0.0, load=os.getloadavg()[0])
                 results.append(r)
                 print(f"{engine:6} {sources:>8} sources x {total} alerts: job {r['job_s']:.1f} s (set-up "
                       f"{r['setup_s']:.1f} s, scan {r['scan_s']:.1f} s), {r['published']} kept, "
                       f"{r['per_core']:.0f} alerts/s/core (wall, whole job), {r['scan_per_core']:.0f} (wall, scan), "
-                      f"{r['per_cpu_s']:.0f} alerts per CPU-s ({r['cpu_s']:.1f} CPU-s), peak {r['peak_mb']:.0f} MB, "
+                      f"{r['per_cpu_s']:.0f} alerts per CPU-s ({r['cpu_s']:.1f} CPU-s), {r['scan_per_cpu_s']:.0f} per "
+                      f"CPU-s of the scan ({r['scan_cpu_s']:.1f} CPU-s), peak {r['peak_mb']:.0f} MB, "
                       f"load {r['load']:.1f}", flush=True)
         print_table(results)
         load = os.getloadavg()
@@ -232,15 +238,17 @@ def main() -> int:
 
 
 HEADER = ("| engine | sources | alerts scanned | kept | job s | set-up s | scan s | alerts/s/core, wall, whole job "
-          "| alerts/s/core, wall, scan | CPU-s | alerts per CPU-s | peak RSS of the job (MB) | load (1 min) |")
+          "| alerts/s/core, wall, scan | CPU-s | alerts per CPU-s | scan CPU-s | alerts per CPU-s, scan "
+          "| peak RSS of the job (MB) | load (1 min) |")
 
 
 def table_rows(results) -> list[str]:
-    lines = [HEADER, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [HEADER, "|---|" + "---:|" * 14]
     for r in sorted(results, key=lambda r: (r["sources"], r["engine"])):
         lines.append(f"| {r['engine']} | {r['sources']:,} | {r['scanned']:,} | {r['published']:,} | "
                      f"{r['job_s']:.1f} | {r['setup_s']:.1f} | {r['scan_s']:.1f} | {r['per_core']:,.0f} | "
-                     f"{r['scan_per_core']:,.0f} | {r['cpu_s']:.1f} | {r['per_cpu_s']:,.0f} | {r['peak_mb']:.0f} | "
+                     f"{r['scan_per_core']:,.0f} | {r['cpu_s']:.1f} | {r['per_cpu_s']:,.0f} | {r['scan_cpu_s']:.1f} | "
+                     f"{r['scan_per_cpu_s']:,.0f} | {r['peak_mb']:.0f} | "
                      f"{r['load']:.1f} |")
     return lines
 

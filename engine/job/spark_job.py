@@ -137,7 +137,10 @@ TASKS_PER_CORE = 2
 
 
 def fewer_tasks(df):
-    """At most TASKS_PER_CORE tasks per core (``coalesce``, no shuffle).
+    """At most TASKS_PER_CORE tasks per core (``coalesce``, no shuffle), on top of a plan.
+
+    On top: a ``coalesce`` between the scan and the projections stops Spark's nested schema
+    pruning, and the scan then reads all ~100 ``candidate`` fields row by row (not vectorised).
 
     Why: file splits follow bytes on disk, mostly cutouts (41 splits for 1M alerts), and each
     task that runs Python pays a worker round trip and, when publishing, a Kafka producer
@@ -147,27 +150,40 @@ def fewer_tasks(df):
     return df.coalesce(most) if df.rdd.getNumPartitions() > most else df
 
 
-def join_matches(df, survey: str, options: dict):
-    """The alerts near a catalogue source, with ``xmatch_id`` and ``xmatch_sep_arcsec``, in two passes.
+def with_position_keys(df, survey: str):
+    """``df`` with the alert position as two double columns, the cross-match join keys.
 
-    Why: shipping every full alert row from the JVM to Python cost more than the match itself
-    (docs/benchmarks.md, cross-match). So a first pass sends only the positions to Python
-    (``mapInArrow`` over two doubles, :func:`engine.xmatch.match_positions`), which returns the
-    matched positions with their source; Spark de-duplicates them (the match depends on the
-    position only) and joins them back to the alerts by exact position with a broadcast hash
-    join, so only matching rows cross into Python for the rest of the pipeline.
+    Added before ``prune_candidate``, so the scan reads the position fields whatever the content
+    keeps of ``candidate``, and stays narrow (vectorised).
     """
     from pyspark.sql import functions as F
 
-    from engine.xmatch import ID_COLUMN, POSITION_FIELDS, SEP_COLUMN
+    from engine.xmatch import POSITION_FIELDS
 
     struct, ra, dec = POSITION_FIELDS.get(survey, POSITION_FIELDS["ztf"])
     key_ra, key_dec = XMATCH_KEYS
-    df = fewer_tasks(df)
-    keyed = df.withColumn(key_ra, F.col(struct).getField(ra).cast("double")) \
-              .withColumn(key_dec, F.col(struct).getField(dec).cast("double"))
-    positions = keyed.select(F.col(key_ra).alias("ra"), F.col(key_dec).alias("dec")) \
-                     .where(F.col("ra").isNotNull() & F.col("dec").isNotNull())
+    return df.withColumn(key_ra, F.col(struct).getField(ra).cast("double")) \
+             .withColumn(key_dec, F.col(struct).getField(dec).cast("double"))
+
+
+def join_matches(keyed, options: dict):
+    """The alerts near a catalogue source, with ``xmatch_id`` and ``xmatch_sep_arcsec``, in two passes.
+
+    ``keyed`` comes from :func:`with_position_keys`. Why two passes: shipping every full alert row
+    from the JVM to Python cost more than the match itself (docs/benchmarks.md, cross-match). So
+    a first pass sends only the positions to Python (``mapInArrow`` over two doubles,
+    :func:`engine.xmatch.match_positions`), which returns the matched positions with their source;
+    Spark de-duplicates them (the match depends on the position only) and joins them back to the
+    alerts by exact position with a broadcast hash join, so only matching rows cross into Python
+    for the rest of the pipeline.
+    """
+    from pyspark.sql import functions as F
+
+    from engine.xmatch import ID_COLUMN, SEP_COLUMN
+
+    key_ra, key_dec = XMATCH_KEYS
+    positions = fewer_tasks(keyed.select(F.col(key_ra).alias("ra"), F.col(key_dec).alias("dec"))
+                            .where(F.col("ra").isNotNull() & F.col("dec").isNotNull()))
 
     def match(batches):
         from engine.xmatch import match_positions
@@ -177,7 +193,7 @@ def join_matches(df, survey: str, options: dict):
     matches = positions.mapInArrow(match, f"ra double, dec double, {ID_COLUMN} string, {SEP_COLUMN} double") \
                        .withColumnRenamed("ra", key_ra).withColumnRenamed("dec", key_dec) \
                        .dropDuplicates([key_ra, key_dec])
-    return keyed.join(F.broadcast(matches), [key_ra, key_dec], "inner").drop(key_ra, key_dec)
+    return fewer_tasks(keyed.join(F.broadcast(matches), [key_ra, key_dec], "inner").drop(key_ra, key_dec))
 
 
 class SparkJob:
@@ -200,11 +216,13 @@ class SparkJob:
             df = df.filter(cond)
         df.schema  # noqa: B018 - analysis happens here in classic mode
         if self.ctx.xmatch:
-            df = join_matches(df, self.plan.survey, self.ctx.xmatch)
-            self.ctx.xmatched = True
+            df = with_position_keys(df, self.plan.survey)
         fields = candidate_fields_to_read(self.plan) if "candidate" in df.columns else None
         if fields:
             df = prune_candidate(df, fields)
+        if self.ctx.xmatch:
+            df = join_matches(df, self.ctx.xmatch)
+            self.ctx.xmatched = True
         if self.plan.limit is not None:
             df = df.coalesce(1)  # one task, so the per-worker limit is the job's limit
         self.df = df
