@@ -136,7 +136,7 @@ XMATCH_KEYS = ("_xmatch_ra", "_xmatch_dec")
 TASKS_PER_CORE = 2
 
 
-def fewer_tasks(df):
+def fewer_tasks(df, like=None):
     """At most TASKS_PER_CORE tasks per core (``coalesce``, no shuffle), on top of a plan.
 
     On top: a ``coalesce`` between the scan and the projections stops Spark's nested schema
@@ -145,9 +145,11 @@ def fewer_tasks(df):
     Why: file splits follow bytes on disk, mostly cutouts (41 splits for 1M alerts), and each
     task that runs Python pays a worker round trip and, when publishing, a Kafka producer
     (measured for the cross-match's positions pass on 2 cores: 17.7 s with 41 tasks, 4.5 s with 4).
+    ``like``: a plan with the same partitions and no exchange, to count them on (``df.rdd`` of a
+    plan with a broadcast join would run the broadcast side there and then, in ``prepare``).
     """
     most = TASKS_PER_CORE * max(1, df.sparkSession.sparkContext.defaultParallelism)
-    return df.coalesce(most) if df.rdd.getNumPartitions() > most else df
+    return df.coalesce(most) if (df if like is None else like).rdd.getNumPartitions() > most else df
 
 
 def with_position_keys(df, survey: str):
@@ -193,7 +195,8 @@ def join_matches(keyed, options: dict):
     matches = positions.mapInArrow(match, f"ra double, dec double, {ID_COLUMN} string, {SEP_COLUMN} double") \
                        .withColumnRenamed("ra", key_ra).withColumnRenamed("dec", key_dec) \
                        .dropDuplicates([key_ra, key_dec])
-    return fewer_tasks(keyed.join(F.broadcast(matches), [key_ra, key_dec], "inner").drop(key_ra, key_dec))
+    joined = keyed.join(F.broadcast(matches), [key_ra, key_dec], "inner").drop(key_ra, key_dec)
+    return fewer_tasks(joined, like=keyed)  # the streamed side keeps the scan's partitions
 
 
 class SparkJob:
