@@ -1,16 +1,28 @@
 """Benchmark: cross-match during the transfer (engine.xmatch), both engines, plus the bare index.
 
     python bench/xmatch.py [--nights 2] [--alerts-per-night 50000] [--copies 10]
-                           [--sources 100000] [--engines local,spark] [--append-docs]
+                           [--sources 100000] [--big-sources 1000000] [--engines local,spark]
+                           [--near-fraction 0.2] [--workdir DIR] [--append-docs]
 
 Archive: a synthetic ZTF archive of ``nights x alerts-per-night`` alerts whose night files are
 copied ``copies`` times (1,000,000 alerts by default, built in about a minute instead of
-four). Catalogue: ``sources`` rows, ``near-fraction`` within 1" of an archive alert, the rest uniform on
-the sky; radius 2". Each engine runs a real lightcurve job to the embedded broker; alerts
-scanned per second per core = alerts in the range / job seconds / CPU count. Peak memory: the
-largest sum of RSS over the job's process tree (sampled every 0.2 s; Spark's JVM included).
-"Index" rows: one process matching ``--index-alerts`` random positions against a 1M-row
-catalogue (build time, alerts/s on one core, peak RSS of that process).
+four; ~41 GB with the cutouts: ``--workdir`` keeps it and the catalogues for the next run).
+Catalogue: ``sources`` rows, ``near-fraction`` within 1" of an archive alert, the rest uniform on
+the sky; radius 2". Each engine runs a real lightcurve job to the embedded broker, for each
+catalogue size. Printed per job, side by side for both engines:
+
+* wall-based alerts scanned/s/core = alerts in the range / seconds / CPU count, over the whole
+  job (planning and Spark start-up included) and over its scan only (from the job log's
+  "Schema OK", i.e. after the engine started and analysed the query, to the end);
+* set-up seconds (planning with the catalogue overlap check, JVM start-up, analysis);
+* CPU-based alerts/CPU-s = alerts / CPU seconds of the job's process tree (user + system of
+  every process seen: the job, Spark's JVM, the Python workers), whole job and scan only (CPU
+  spent after "Schema OK");
+* peak memory: the largest sum of RSS over the job's process tree.
+
+The tree is sampled every 0.2 s (a process's last 0.2 s of CPU may be missed). "Index" rows: one
+process matching ``--index-alerts`` random positions against a 1M-row catalogue (build time,
+alerts/s on one core, peak RSS of that process).
 """
 
 from __future__ import annotations
@@ -65,12 +77,14 @@ def make_catalogue(archive: Path, n: int, path: Path, near_fraction: float, seed
     return path
 
 
-class PeakRss(threading.Thread):
-    """Largest RSS sum of a process tree, sampled every 0.2 s."""
+class JobProbe(threading.Thread):
+    """Peak RSS sum and CPU seconds of a process tree, and when the job log says "Schema OK"."""
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, log_path: Path):
         super().__init__(daemon=True)
-        self.pid, self.peak, self.stop = pid, 0, threading.Event()
+        self.pid, self.log_path, self.peak, self.stop = pid, log_path, 0, threading.Event()
+        self.cpu: dict = {}
+        self.ready_at = self.ready_cpu = None
 
     def run(self):
         import psutil
@@ -79,28 +93,52 @@ class PeakRss(threading.Thread):
             try:
                 root = psutil.Process(self.pid)
                 procs = [root] + root.children(recursive=True)
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs if p.is_running()))
-            except Exception:  # noqa: BLE001 - the process ended between samples
-                pass
+            except psutil.Error:  # the job ended
+                procs = []
+            rss = 0
+            for p in procs:
+                try:  # one by one: a child that just ended (or a zombie) must not void the sample
+                    with p.oneshot():
+                        mem, t, born = p.memory_info().rss, p.cpu_times(), p.create_time()
+                except psutil.Error:
+                    continue
+                rss += mem
+                self.cpu[(p.pid, born)] = t.user + t.system
+            self.peak = max(self.peak, rss)
+            if self.ready_at is None:
+                try:
+                    if "Schema OK" in self.log_path.read_text(errors="replace"):
+                        self.ready_at, self.ready_cpu = time.time(), self.cpu_s
+                except OSError:
+                    pass
             time.sleep(0.2)
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self.cpu.values())
 
 
 def run_job(settings, spec, engine):
     from engine.job.launcher import launch_job, wait_job
+    from engine.job.store import job_dir
     from kafka_io.topic_admin import delete_topic
 
     rec = launch_job(settings, spec, engine=engine)
-    probe = PeakRss(rec.pid)
+    probe = JobProbe(rec.pid, job_dir(settings, rec.job_id) / "job.log")
     probe.start()
     rec = wait_job(settings, rec.job_id, timeout=3600, poll=0.2)
     probe.stop.set()
+    probe.join()
     if rec.state != "done":
         raise SystemExit(f"{engine} job {rec.job_id} {rec.state}: {rec.error}")
     try:
         delete_topic(settings, rec.topic)
     except Exception:  # noqa: BLE001
         pass
-    return {"published": rec.published, "job_s": rec.finished - rec.started, "peak_mb": probe.peak / 1e6}
+    ready = probe.ready_at if probe.ready_at is not None else rec.started
+    return {"published": rec.published, "job_s": rec.finished - rec.started,
+            "setup_s": max(0.0, ready - rec.started), "scan_s": rec.finished - max(ready, rec.started),
+            "cpu_s": probe.cpu_s, "scan_cpu_s": probe.cpu_s - (probe.ready_cpu or 0.0), "peak_mb": probe.peak / 1e6}
 
 
 def bench_index(n_sources: int, n_alerts: int) -> dict:
@@ -131,6 +169,7 @@ def main() -> int:
     ap.add_argument("--index-alerts", type=int, default=1_000_000)
     ap.add_argument("--engines", default="local,spark")
     ap.add_argument("--near-fraction", type=float, default=0.2, help="share of sources within 1\" of an alert")
+    ap.add_argument("--workdir", help="keep the archive and catalogues here and reuse them (default: a temporary dir)")
     ap.add_argument("--append-docs", action="store_true")
     args = ap.parse_args()
 
@@ -141,13 +180,20 @@ def main() -> int:
     index = bench_index(args.big_sources, args.index_alerts)
     print(f"index: {args.big_sources} sources built in {index['build_s']:.2f} s, {index['alerts_per_s']:.0f} "
           f"alerts/s on one core, peak RSS {index['peak_mb']:.0f} MB", flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix="bench_xmatch_"))
+    keep = args.workdir is not None
+    tmp = Path(args.workdir) if keep else Path(tempfile.mkdtemp(prefix="bench_xmatch_"))
+    tmp.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(tmp / "broker", port=0)
     results = []
     try:
         t = time.time()
-        archive = make_archive(tmp, args.nights, args.alerts_per_night, args.copies)
         total = args.nights * args.alerts_per_night * args.copies
+        shape = f"{args.nights}x{args.alerts_per_night}x{args.copies}"
+        archive = tmp / "archive"
+        if not (keep and (tmp / f"archive-{shape}.done").exists()):
+            shutil.rmtree(archive, ignore_errors=True)
+            archive = make_archive(tmp, args.nights, args.alerts_per_night, args.copies)
+            (tmp / f"archive-{shape}.done").touch()
         print(f"archive: {total} alerts in {time.time() - t:.0f} s", flush=True)
         broker.start()
         os.environ.update({"FINK_TRANSFER_DATA_DIR": str(tmp / "var"),
@@ -156,28 +202,59 @@ def main() -> int:
         settings = load_settings()
         from engine.archive.reader import list_nights
         nights = [n.isoformat() for n in list_nights(archive)]
+        engines = args.engines.split(",")
         for sources in dict.fromkeys((args.sources, args.big_sources)):
-            cat = make_catalogue(archive, sources, tmp / f"cat_{sources}.parquet", args.near_fraction)
+            cat = tmp / f"cat_{shape}_{sources}_{args.near_fraction:g}.parquet"
+            if not cat.exists():
+                make_catalogue(archive, sources, cat, args.near_fraction)
             spec = {"survey": "ztf", "start": nights[0], "stop": nights[-1], "content": "lightcurve",
                     "xmatch": {"path": str(cat), "ra": "ra", "dec": "dec", "id": "id", "radius_arcsec": 2.0}}
-            for engine in args.engines.split(","):
-                if sources == args.big_sources and engine != args.engines.split(",")[0]:
-                    continue  # the 1M-row catalogue: memory on the first engine only (time budget)
+            for engine in engines:
                 r = run_job(settings, spec, engine)
                 r.update(engine=engine, sources=sources, scanned=total,
-                         per_core=total / r["job_s"] / cores)
+                         per_core=total / r["job_s"] / cores, scan_per_core=total / r["scan_s"] / cores,
+                         per_cpu_s=total / r["cpu_s"] if r["cpu_s"] else 0.0,
+                         scan_per_cpu_s=total / r["scan_cpu_s"] if r["scan_cpu_s"] else 0.0, load=os.getloadavg()[0])
                 results.append(r)
-                print(f"{engine:6} {sources:>8} sources x {total} alerts: job {r['job_s']:.1f} s, "
-                      f"{r['published']} kept, {r['per_core']:.0f} alerts scanned/s/core, "
-                      f"peak {r['peak_mb']:.0f} MB", flush=True)
+                print(f"{engine:6} {sources:>8} sources x {total} alerts: job {r['job_s']:.1f} s (set-up "
+                      f"{r['setup_s']:.1f} s, scan {r['scan_s']:.1f} s), {r['published']} kept, "
+                      f"{r['per_core']:.0f} alerts/s/core (wall, whole job), {r['scan_per_core']:.0f} (wall, scan), "
+                      f"{r['per_cpu_s']:.0f} alerts per CPU-s ({r['cpu_s']:.1f} CPU-s), {r['scan_per_cpu_s']:.0f} per "
+                      f"CPU-s of the scan ({r['scan_cpu_s']:.1f} CPU-s), peak {r['peak_mb']:.0f} MB, "
+                      f"load {r['load']:.1f}", flush=True)
+        print_table(results)
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
         if args.append_docs:
             append_docs(args, index, results, load, cores)
     finally:
         broker.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if keep:
+            shutil.rmtree(tmp / "var", ignore_errors=True)
+            shutil.rmtree(tmp / "broker", ignore_errors=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+HEADER = ("| engine | sources | alerts scanned | kept | job s | set-up s | scan s | alerts/s/core, wall, whole job "
+          "| alerts/s/core, wall, scan | CPU-s | alerts per CPU-s | scan CPU-s | alerts per CPU-s, scan "
+          "| peak RSS of the job (MB) | load (1 min) |")
+
+
+def table_rows(results) -> list[str]:
+    lines = [HEADER, "|---|" + "---:|" * 14]
+    for r in sorted(results, key=lambda r: (r["sources"], r["engine"])):
+        lines.append(f"| {r['engine']} | {r['sources']:,} | {r['scanned']:,} | {r['published']:,} | "
+                     f"{r['job_s']:.1f} | {r['setup_s']:.1f} | {r['scan_s']:.1f} | {r['per_core']:,.0f} | "
+                     f"{r['scan_per_core']:,.0f} | {r['cpu_s']:.1f} | {r['per_cpu_s']:,.0f} | {r['scan_cpu_s']:.1f} | "
+                     f"{r['scan_per_cpu_s']:,.0f} | {r['peak_mb']:.0f} | "
+                     f"{r['load']:.1f} |")
+    return lines
+
+
+def print_table(results) -> None:
+    print("\n".join(table_rows(results)), flush=True)
 
 
 def append_docs(args, index, results, load, cores) -> None:
@@ -191,11 +268,7 @@ def append_docs(args, index, results, load, cores) -> None:
              f"Bare index ({args.big_sources:,} sources, one process): built in {index['build_s']:.2f} s, "
              f"{index['alerts_per_s']:,.0f} alerts matched/s on one core (batches of 2 000), "
              f"peak RSS {index['peak_mb']:.0f} MB.", "",
-             "| engine | sources | alerts scanned | kept | job s | alerts scanned/s/core | peak RSS of the job (MB) |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for r in results:
-        lines.append(f"| {r['engine']} | {r['sources']:,} | {r['scanned']:,} | {r['published']:,} | "
-                     f"{r['job_s']:.1f} | {r['per_core']:,.0f} | {r['peak_mb']:.0f} |")
+             ] + table_rows(results)
     with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
         fh.write("\n".join(lines) + "\n")
 

@@ -41,15 +41,24 @@ COUNTS_FILE = "class_counts.json"
 
 # ------------------------------------------------------------------------------ spec options
 
-def check_options(value) -> dict | None:
-    """The spec's ``dataset`` mapping, validated (one-line errors); None when nothing is asked."""
+def option_mapping(value, name: str, keys) -> dict | None:
+    """A spec's option mapping (``dataset``, ``xmatch``) checked for shape: None when empty, a
+    one-line UserError when it is not a mapping or has a key outside ``keys``."""
     if value in (None, {}, ""):
         return None
     if not isinstance(value, dict):
-        raise UserError("dataset must be a mapping (max_per_class, class_column, sample_fraction, seed, split)")
-    unknown = sorted(set(value) - set(OPTION_KEYS))
+        raise UserError(f"{name} must be a mapping ({', '.join(keys)})")
+    unknown = sorted(set(value) - set(keys))
     if unknown:
-        raise UserError(f"unknown dataset key(s): {', '.join(unknown)}")
+        raise UserError(f"unknown {name} key(s): {', '.join(unknown)}")
+    return value
+
+
+def check_options(value) -> dict | None:
+    """The spec's ``dataset`` mapping, validated (one-line errors); None when nothing is asked."""
+    value = option_mapping(value, "dataset", OPTION_KEYS)
+    if value is None:
+        return None
     out: dict = {"seed": _int(value.get("seed", 0) or 0, "dataset seed", minimum=0)}
     if value.get("max_per_class") not in (None, ""):
         out["max_per_class"] = _int(value["max_per_class"], "max_per_class", minimum=1)
@@ -235,7 +244,7 @@ def before_selection(batch, ctx):
     """Cheap cuts first: the cross-match (adds xmatch_id / xmatch_sep_arcsec), then the sample."""
     import pyarrow as pa
 
-    if getattr(ctx, "xmatch", None) and batch.num_rows:
+    if getattr(ctx, "xmatch", None) and batch.num_rows and not getattr(ctx, "xmatched", False):
         from engine.xmatch import match_batch
 
         batch = match_batch(batch, ctx.survey, ctx.xmatch)

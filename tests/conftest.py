@@ -566,3 +566,10 @@ def one_duckdb_connection(monkeypatch):
     monkeypatch.setattr(duckdb, "connect", shared)
     yield shared
     shared.con.close()
+
+
+@pytest.fixture(scope="module")
+def elasticc_edge_archive(tmp_path_factory) -> Path:
+    """An ELASTICC archive with alerts at RA ~ 0/360 and the poles (tests/xmatch_data.py)."""
+    from tests import xmatch_data
+    return xmatch_data.edge_archive(tmp_path_factory.mktemp("edge_elasticc") / "elasticc", survey="elasticc")

@@ -44,6 +44,23 @@ def test_index_equals_astropy_match_coordinates_sky(radius):
     assert np.allclose(sep, ref_sep.arcsec[near], atol=1e-6)
 
 
+def test_cells_stored_with_the_catalogue_give_the_same_matches(tmp_path):
+    rng = np.random.default_rng(5)
+    ra, dec = _random_sky(rng, 2000)
+    cat = Catalogue(ids=np.array([f"s{i}" for i in range(2000)], dtype=object), ra=ra, dec=dec)
+    stored = read_stored(store_catalogue(cat, tmp_path / "c.parquet", radius_arcsec=2.0))
+    assert stored.depth == CatalogueIndex(cat, 2.0).depth and stored.cells.shape == (2000,)
+    assert stored.ids.to_pylist() == list(cat.ids)  # file order kept
+    pick = rng.integers(0, 2000, 3000)
+    ara, adec = np.mod(ra[pick] + rng.normal(0, 1e-4, 3000), 360), np.clip(dec[pick] + rng.normal(0, 1e-4, 3000), -90, 90)
+    for radius in (2.0, 30.0):  # 30": another depth, so the stored cells are not used
+        want = CatalogueIndex(cat, radius)
+        got = CatalogueIndex(stored, radius)
+        (r1, s1, d1), (r2, s2, d2) = want.match(ara, adec), got.match(ara, adec)
+        assert np.array_equal(r1, r2) and want.id_of(s1).to_pylist() == got.id_of(s2).to_pylist()
+        assert np.array_equal(d1, d2) and r1.size > 1000
+
+
 def test_nan_alert_positions_are_never_matched():
     cat = Catalogue(ids=np.array(["a"], dtype=object), ra=np.array([10.0]), dec=np.array([10.0]))
     rows, _, _ = CatalogueIndex(cat, 5).match([10.0, np.nan, 10.0], [10.0, 10.0, np.nan])
@@ -120,6 +137,18 @@ def test_unreadable_unknown_and_too_large(tmp_path, monkeypatch):
 def test_radius_bounds(radius):
     with pytest.raises(UserError, match="radius"):
         check_options({"path": "x.csv", "ra": "ra", "dec": "dec", "id": "id", "radius_arcsec": radius})
+
+
+@pytest.mark.parametrize("name", ["xmatch", "dataset"])
+def test_option_mappings_reject_other_shapes_and_unknown_keys(name):
+    from engine import dataset, xmatch
+
+    check = {"xmatch": xmatch.check_options, "dataset": dataset.check_options}[name]
+    assert check(None) is None and check({}) is None
+    with pytest.raises(UserError, match=f"^{name} must be a mapping \\("):
+        check(["path"])
+    with pytest.raises(UserError, match=f"^unknown {name} key\\(s\\): colour, size$"):
+        check({"size": 1, "colour": "red"})
 
 
 def test_catalogue_stored_with_the_job_and_deleted_at_topic_expiry(tmp_path, catalogue):

@@ -1,9 +1,9 @@
 """Cross-match and data-set options through real jobs (both engines) against the embedded broker.
 
 The kept alerts, their ids and separations equal astropy's ``match_coordinates_sky`` on the same
-data, with alerts at RA ~ 0/360 and at the poles, a sexagesimal catalogue on Spark; the class cap
-is exact with two worker processes, the sample and split are reproducible and no object straddles
-two splits.
+data, with alerts at RA ~ 0/360 and at the poles, a sexagesimal catalogue on Spark, an ELASTICC
+archive on both engines; the class cap is exact with two worker processes and with two Spark
+tasks, the sample and split are reproducible and no object straddles two splits.
 """
 
 from __future__ import annotations
@@ -70,11 +70,11 @@ def _run(settings, spec, engine):
     return rec, _rows(settings, rec.topic)
 
 
-def _check_against_astropy(rows, alerts, cat):
+def _check_against_astropy(rows, alerts, cat, key="candid"):
     expected = xmatch_data.reference(alerts, cat, RADIUS)
     edge = alerts[(alerts["ra"] < 0.01) | (alerts["ra"] > 359.99) | (alerts["dec"].abs() > 89.99)]
     assert set(edge["candid"]) <= set(expected)  # the awkward places are really exercised
-    got = {r["candid"]: (r["xmatch_id"], r["xmatch_sep_arcsec"]) for r in rows}
+    got = {r[key]: (r["xmatch_id"], r["xmatch_sep_arcsec"]) for r in rows}
     assert sorted(got) == sorted(expected)
     for candid, (name, sep) in expected.items():
         assert got[candid][0] == name
@@ -100,6 +100,57 @@ def test_spark_job_with_sexagesimal_catalogue(env, alerts, cat, tmp_path, monkey
     _rec, rows = _run(settings, spec, "spark")
     _check_against_astropy(rows, alerts, cat)
     assert {r["split"] for r in rows} <= {"train", "validation", "test"}
+
+
+@pytest.mark.parametrize("engine", ["local", "spark"])
+def test_elasticc_job_keeps_what_astropy_matches(settings_env, elasticc_edge_archive, tmp_path, monkeypatch, engine):
+    archive = elasticc_edge_archive
+    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ELASTICC", str(archive))
+    monkeypatch.setenv("FINK_TRANSFER_SPARK__MASTER", "local[2]")
+    from engine.config import load_settings
+    settings = load_settings()
+    alerts = xmatch_data.alert_positions(archive, survey="elasticc")
+    cat = xmatch_data.catalogue_near(alerts, RADIUS)
+    path = xmatch_data.write_csv(cat, tmp_path / "targets.csv")
+    spec = _spec(survey="elasticc", content="full",
+                 xmatch={"path": str(path), "ra": "ra", "dec": "dec", "id": "name", "radius_arcsec": RADIUS})
+    _rec, rows = _run(settings, spec, engine)
+    _check_against_astropy(rows, alerts, cat, key="alertId")
+
+
+def _class_counts(rows) -> dict:
+    got = {}
+    for r in rows:
+        got[r["finkclass"]] = got.get(r["finkclass"], 0) + 1
+    return got
+
+
+def test_spark_class_cap_equals_local_and_is_reproducible(env, monkeypatch):
+    """The cap on Spark (two tasks sharing the job's counter file): per class min(N, sampled), the
+    classes below the cap exactly the sampled alerts, as on the local engine (docs/xmatch.md)."""
+    from engine.config import load_settings
+    from engine.dataset import unit_hash
+    from tests.helpers import expected_rows
+
+    full = expected_rows(env.archive_dir("ztf"), xmatch_data.NIGHTS)
+    sampled = full[unit_hash(full["candid"].tolist(), 9) < 0.8]
+    per_class = sampled["finkclass"].value_counts()
+    cap = int(per_class.iloc[0] // 3)
+    assert cap > 0 and (per_class > cap).sum() >= 1 and (per_class < cap).sum() >= 1
+    options = {"max_per_class": cap, "sample_fraction": 0.8, "seed": 9}
+    _rec, local = _run(env, _spec(dataset=options), "local")
+    monkeypatch.setenv("FINK_TRANSFER_SPARK__MASTER", "local[2]")
+    spark_settings = load_settings()
+    _rec, spark = _run(spark_settings, _spec(dataset=options), "spark")
+    _rec, again = _run(spark_settings, _spec(dataset=options), "spark")
+
+    want = per_class.clip(upper=cap).to_dict()
+    assert _class_counts(spark) == _class_counts(again) == _class_counts(local) == want
+    uncapped = {c for c, n in per_class.items() if n < cap}
+    below = lambda rs: sorted(r["candid"] for r in rs if r["finkclass"] in uncapped)  # noqa: E731
+    assert below(spark) == below(again) == below(local) == sorted(sampled[sampled["finkclass"].isin(uncapped)]
+                                                                  ["candid"])
+    assert {r["candid"] for r in spark} <= set(sampled["candid"])
 
 
 def test_class_cap_sample_and_split(env, alerts):

@@ -20,38 +20,52 @@ NIGHTS = ["2021-11-22", "2021-11-23"]
 EDGES = [(0.0003, 12.0), (359.9996, -5.0), (123.0, 89.999), (250.0, -89.9995), (0.0001, 89.998)]
 
 
-def edge_archive(out: Path) -> Path:
+def edge_archive(out: Path, survey: str = "ztf") -> Path:
+    """A synthetic archive of ``survey`` (2 nights from NIGHTS[0]) with alerts moved to EDGES."""
     from engine.archive.generator import build_archive
+    from engine.xmatch import POSITION_FIELDS
 
-    build_archive("ztf", dt.date(2021, 11, 22), 2, 300, out, progress=False)
+    struct, ra_name, dec_name = POSITION_FIELDS[survey]
+    build_archive(survey, dt.date.fromisoformat(NIGHTS[0]), 2, 300, out, progress=False)
     for i, part in enumerate(sorted(out.glob("year=*/month=*/day=*/*.parquet"))):
         table = pq.read_table(part)
-        cand = table.column("candidate").combine_chunks()
-        ra = cand.field("ra").to_numpy(zero_copy_only=False).copy()
-        dec = cand.field("dec").to_numpy(zero_copy_only=False).copy()
+        cand = table.column(struct).combine_chunks()
+        ra = cand.field(ra_name).to_numpy(zero_copy_only=False).astype(float)
+        dec = cand.field(dec_name).to_numpy(zero_copy_only=False).astype(float)
         for k, (r, d) in enumerate(EDGES):
             row = 7 * k + i
             ra[row], dec[row] = r + 0.0001 * i, d
         fields = [cand.field(f.name) for f in cand.type]
         names = [f.name for f in cand.type]
-        fields[names.index("ra")] = pa.array(ra, cand.type.field("ra").type)
-        fields[names.index("dec")] = pa.array(dec, cand.type.field("dec").type)
+        fields[names.index(ra_name)] = pa.array(ra).cast(cand.type.field(ra_name).type)
+        fields[names.index(dec_name)] = pa.array(dec).cast(cand.type.field(dec_name).type)
         new = pa.StructArray.from_arrays(fields, fields=list(cand.type), mask=pc.is_null(cand))
-        table = table.set_column(table.schema.get_field_index("candidate"), "candidate", new)
+        table = table.set_column(table.schema.get_field_index(struct), struct, new)
         pq.write_table(table, part)
     return out
 
 
-def alert_positions(archive: Path, nights=None):
-    """DataFrame candid, objectId, ra, dec of every alert of the archive's ``nights`` (default NIGHTS)."""
+def alert_positions(archive: Path, nights=None, survey: str = "ztf"):
+    """DataFrame candid (the alert id: ZTF candid, ELASTICC alertId), ra, dec (degrees, as the
+    engines read them: float64) and objectId (ZTF) of every alert of the archive's ``nights``
+    (default NIGHTS)."""
     from engine.archive.reader import read_table
+    from engine.dataset import ALERT_ID
+    from engine.xmatch import POSITION_FIELDS
 
+    struct, ra_name, dec_name = POSITION_FIELDS[survey]
     table = read_table(archive, [dt.date.fromisoformat(str(n)) for n in (nights or NIGHTS)])
-    cand = table.column("candidate")
+    cand = table.column(struct)
     import pandas as pd
 
-    return pd.DataFrame({"candid": table.column("candid").to_numpy(), "objectId": table.column("objectId").to_pylist(),
-                         "ra": pc.struct_field(cand, "ra").to_numpy(), "dec": pc.struct_field(cand, "dec").to_numpy()})
+    def degrees(name):
+        return pc.struct_field(cand, name).cast(pa.float64()).to_numpy()
+
+    out = pd.DataFrame({"candid": table.column(ALERT_ID[survey]).to_numpy(), "ra": degrees(ra_name),
+                        "dec": degrees(dec_name)})
+    if "objectId" in table.column_names:
+        out["objectId"] = table.column("objectId").to_pylist()
+    return out
 
 
 def catalogue_near(alerts, radius_arcsec: float, seed: int = 3):

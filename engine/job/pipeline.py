@@ -39,6 +39,7 @@ class JobContext:
     tns: object = None                            # engine.classification.TnsCatalog (None = none)
     xmatch: dict | None = None                    # engine.xmatch options (path = the stored catalogue)
     dataset: dict | None = None                   # engine.dataset options (cap, sample, split)
+    xmatched: bool = False                        # the engine matched already: batches carry xmatch_id/sep
 
     @property
     def schema_json(self) -> str:

@@ -24,6 +24,14 @@ def is_local_master(master: str) -> bool:
     return m.startswith("local") or m.startswith(("spark://127.0.0.1:", "spark://localhost:"))
 
 
+# The JVM of a ``local[*]`` master (driver and executors in one process) only streams Parquet
+# column batches to the Python workers, so (measured on a 1M-alert cross-match job, 2 cores):
+# the serial collector keeps the heap near what is live (G1 grew it to the -Xmx: JVM RSS 1 500
+# -> 690 MB with the default 2g) and C1-only JIT halves the compilation work of a short job
+# (job CPU 52 -> 42.5 s, start-up 15 -> 10 CPU-s). ``spark.conf`` in the settings overrides it.
+LOCAL_JVM_OPTIONS = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+
+
 def spark_session(settings, master: str, app_name: str = "fink-transfer"):
     """A SparkSession bound to loopback (local) with the safety settings above."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -52,6 +60,8 @@ def spark_session(settings, master: str, app_name: str = "fink-transfer"):
     if is_local_master(master):
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
+    if master.startswith("local"):
+        conf["spark.driver.extraJavaOptions"] = LOCAL_JVM_OPTIONS
     conf.update({str(k): str(v) for k, v in (settings.spark.conf or {}).items()})
     if not master.startswith("local"):
         ship_project(conf, settings)
@@ -122,6 +132,73 @@ def prune_candidate(df, fields):
     return df.withColumn("candidate", F.when(cand.isNull(), F.lit(None)).otherwise(slim))
 
 
+XMATCH_KEYS = ("_xmatch_ra", "_xmatch_dec")
+TASKS_PER_CORE = 2
+
+
+def fewer_tasks(df, like=None):
+    """At most TASKS_PER_CORE tasks per core (``coalesce``, no shuffle), on top of a plan.
+
+    On top: a ``coalesce`` between the scan and the projections stops Spark's nested schema
+    pruning, and the scan then reads all ~100 ``candidate`` fields row by row (not vectorised).
+
+    Why: file splits follow bytes on disk, mostly cutouts (41 splits for 1M alerts), and each
+    task that runs Python pays a worker round trip and, when publishing, a Kafka producer
+    (measured for the cross-match's positions pass on 2 cores: 17.7 s with 41 tasks, 4.5 s with 4).
+    ``like``: a plan with the same partitions and no exchange, to count them on (``df.rdd`` of a
+    plan with a broadcast join would run the broadcast side there and then, in ``prepare``).
+    """
+    most = TASKS_PER_CORE * max(1, df.sparkSession.sparkContext.defaultParallelism)
+    return df.coalesce(most) if (df if like is None else like).rdd.getNumPartitions() > most else df
+
+
+def with_position_keys(df, survey: str):
+    """``df`` with the alert position as two double columns, the cross-match join keys.
+
+    Added before ``prune_candidate``, so the scan reads the position fields whatever the content
+    keeps of ``candidate``, and stays narrow (vectorised).
+    """
+    from pyspark.sql import functions as F
+
+    from engine.xmatch import POSITION_FIELDS
+
+    struct, ra, dec = POSITION_FIELDS.get(survey, POSITION_FIELDS["ztf"])
+    key_ra, key_dec = XMATCH_KEYS
+    return df.withColumn(key_ra, F.col(struct).getField(ra).cast("double")) \
+             .withColumn(key_dec, F.col(struct).getField(dec).cast("double"))
+
+
+def join_matches(keyed, options: dict):
+    """The alerts near a catalogue source, with ``xmatch_id`` and ``xmatch_sep_arcsec``, in two passes.
+
+    ``keyed`` comes from :func:`with_position_keys`. Why two passes: shipping every full alert row
+    from the JVM to Python cost more than the match itself (docs/benchmarks.md, cross-match). So
+    a first pass sends only the positions to Python (``mapInArrow`` over two doubles,
+    :func:`engine.xmatch.match_positions`), which returns the matched positions with their source;
+    Spark de-duplicates them (the match depends on the position only) and joins them back to the
+    alerts by exact position with a broadcast hash join, so only matching rows cross into Python
+    for the rest of the pipeline.
+    """
+    from pyspark.sql import functions as F
+
+    from engine.xmatch import ID_COLUMN, SEP_COLUMN
+
+    key_ra, key_dec = XMATCH_KEYS
+    positions = fewer_tasks(keyed.select(F.col(key_ra).alias("ra"), F.col(key_dec).alias("dec"))
+                            .where(F.col("ra").isNotNull() & F.col("dec").isNotNull()))
+
+    def match(batches):
+        from engine.xmatch import match_positions
+
+        yield from match_positions(batches, options)
+
+    matches = positions.mapInArrow(match, f"ra double, dec double, {ID_COLUMN} string, {SEP_COLUMN} double") \
+                       .withColumnRenamed("ra", key_ra).withColumnRenamed("dec", key_dec) \
+                       .dropDuplicates([key_ra, key_dec])
+    joined = keyed.join(F.broadcast(matches), [key_ra, key_dec], "inner").drop(key_ra, key_dec)
+    return fewer_tasks(joined, like=keyed)  # the streamed side keeps the scan's partitions
+
+
 class SparkJob:
     def __init__(self, settings, plan, ctx, master: str | None = None, log=print):
         self.settings = settings
@@ -141,9 +218,14 @@ class SparkJob:
         for cond in self.plan.engine_conditions:
             df = df.filter(cond)
         df.schema  # noqa: B018 - analysis happens here in classic mode
+        if self.ctx.xmatch:
+            df = with_position_keys(df, self.plan.survey)
         fields = candidate_fields_to_read(self.plan) if "candidate" in df.columns else None
         if fields:
             df = prune_candidate(df, fields)
+        if self.ctx.xmatch:
+            df = join_matches(df, self.ctx.xmatch)
+            self.ctx.xmatched = True
         if self.plan.limit is not None:
             df = df.coalesce(1)  # one task, so the per-worker limit is the job's limit
         self.df = df
@@ -157,6 +239,10 @@ class SparkJob:
         def publish_partition(batches):
             import random
 
+            if ctx.xmatched:
+                from engine.xmatch import forget_indexes
+
+                forget_indexes()  # the first pass's index is not needed any more in this worker
             publisher = BatchPublisher(ctx, seed=random.SystemRandom().randrange(1 << 30))
             for batch in batches:
                 publisher.publish(batch)
