@@ -13,6 +13,7 @@ import streamlit as st
 
 from components import widgets
 from engine import dataset as ds
+from engine import surveys
 from engine import xmatch
 from engine.errors import UserError
 
@@ -81,7 +82,7 @@ def dataset_inputs(survey: str) -> tuple[dict | None, bool]:
         c1, c2 = st.columns(2)
         cap = c1.number_input("At most N alerts per class (0 = no cap)", min_value=0, value=0, step=100,
                               key=f"ds_cap_{survey}")
-        column = c2.selectbox("Class column", ["finkclass", "tnsclass"] if survey == "ztf" else ["classId"],
+        column = c2.selectbox("Class column", list(surveys.get(survey).class_columns),
                               key=f"ds_class_{survey}")
         c3, c4 = st.columns(2)
         fraction = c3.slider("Sample fraction", 0.01, 1.0, 1.0, 0.01, key=f"ds_fraction_{survey}")

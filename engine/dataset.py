@@ -28,14 +28,12 @@ import os
 
 import numpy as np
 
+from engine import surveys
 from engine.errors import UserError
 
 OPTION_KEYS = ("max_per_class", "class_column", "sample_fraction", "seed", "split")
 SPLITS = ("train", "validation", "test")
 SPLIT_COLUMN = "split"
-ALERT_ID = {"ztf": "candid", "elasticc": "alertId"}
-OBJECT_ID = {"ztf": ("objectId", None), "elasticc": ("diaObject", "diaObjectId")}
-DEFAULT_CLASS_COLUMN = {"ztf": "finkclass", "elasticc": "classId"}
 COUNTS_FILE = "class_counts.json"
 
 
@@ -109,8 +107,18 @@ def _float(value, what: str) -> float:
         raise UserError(f"{what} must be a number, got {value!r}") from None
 
 
+def alert_id_column(survey: str) -> str:
+    """The top-level column holding the alert's id (the sample's hash key)."""
+    return surveys.get(survey).alert_id_path[0]
+
+
+def added_class_columns(survey: str) -> set[str]:
+    """Class columns the job adds (finkclass, tnsclass, tns_type_recomputed): not archive columns."""
+    return {f.name for f in surveys.get(survey).classification_fields}
+
+
 def class_column(survey: str, options: dict | None) -> str:
-    return (options or {}).get("class_column") or DEFAULT_CLASS_COLUMN.get(survey, "finkclass")
+    return (options or {}).get("class_column") or surveys.get(survey).class_columns[0]
 
 
 def check_class_column(survey: str, options: dict | None) -> None:
@@ -120,9 +128,10 @@ def check_class_column(survey: str, options: dict | None) -> None:
     from engine.schemas import unified_arrow_schema
 
     name = class_column(survey, options)
-    names = set(unified_arrow_schema(survey).names) | {"finkclass", "tnsclass"}
+    names = set(unified_arrow_schema(survey).names) | added_class_columns(survey)
     if name not in names:
-        raise UserError(f"class column {name!r} is not a top-level alert column (e.g. finkclass, tnsclass)")
+        examples = ", ".join(surveys.get(survey).class_columns)
+        raise UserError(f"class column {name!r} is not a top-level alert column (e.g. {examples})")
 
 
 def check_job_options(spec, archive_dir, nights) -> set:
@@ -137,14 +146,14 @@ def check_job_options(spec, archive_dir, nights) -> set:
     if spec.xmatch:
         xmatch.check_overlap(archive_dir, spec.survey, nights, spec.xmatch)
         xmatch.forget_indexes()  # the job's driver does not match: its workers build their own
-        columns.add(xmatch.POSITION_FIELDS.get(spec.survey, xmatch.POSITION_FIELDS["ztf"])[0])
+        columns.add(xmatch.position_fields(spec.survey)[0])
     if spec.dataset:
         check_class_column(spec.survey, spec.dataset)
         if "max_per_class" in spec.dataset:
             columns.add(class_column(spec.survey, spec.dataset))
-        columns.add(ALERT_ID.get(spec.survey, "candid"))
-        columns.add(OBJECT_ID.get(spec.survey, ("objectId",))[0])
-    return {c for c in columns if c not in ("finkclass", "tnsclass")}
+        columns.add(alert_id_column(spec.survey))
+        columns.update(path[0] for path in surveys.get(spec.survey).object_id_paths)
+    return columns - added_class_columns(spec.survey)
 
 
 # ------------------------------------------------------------------------------ hashes
@@ -166,18 +175,21 @@ def split_of(hashes: np.ndarray, fractions: dict) -> np.ndarray:
     return np.asarray(SPLITS, dtype=object)[np.minimum(np.searchsorted(edges, hashes, side="right"), 2)]
 
 
-def _ids(batch, column, field=None) -> list:
-    col = batch.column(column)
-    if field is not None:
-        import pyarrow.compute as pc
+def _ids(batch, path) -> list:
+    """The values at ``path`` (a column, or a struct and its field) of every row."""
+    import pyarrow.compute as pc
 
-        col = pc.struct_field(col, field)
-    return col.to_pylist()
+    col = batch.column(path[0])
+    return (pc.struct_field(col, list(path[1:])) if len(path) > 1 else col).to_pylist()
 
 
 def object_ids(batch, survey: str) -> list:
-    column, field = OBJECT_ID.get(survey, ("objectId", None))
-    return _ids(batch, column, field)
+    """Each alert's object id: the first of the survey's object id paths that is set (not null and
+    not 0: Rubin writes diaObjectId = 0 for a solar-system source, ssObjectId = 0 for the others)."""
+    ids = [None] * batch.num_rows
+    for path in surveys.get(survey).object_id_paths:
+        ids = [i if i not in (None, 0) else v for i, v in zip(ids, _ids(batch, path))]
+    return ids
 
 
 # ------------------------------------------------------------------------------ the class cap
@@ -250,7 +262,7 @@ def before_selection(batch, ctx):
         batch = match_batch(batch, ctx.survey, ctx.xmatch)
     options = getattr(ctx, "dataset", None) or {}
     if "sample_fraction" in options and batch.num_rows and options["sample_fraction"] < 1:
-        hashes = unit_hash(_ids(batch, ALERT_ID.get(ctx.survey, "candid")), options["seed"])
+        hashes = unit_hash(_ids(batch, (alert_id_column(ctx.survey),)), options["seed"])
         batch = batch.filter(pa.array(hashes < options["sample_fraction"]))
     return batch
 

@@ -203,11 +203,12 @@ def exact_count(spec: JobSpec, archive_dir, timeout_s: float = 60.0) -> ExactCou
     cap = (spec.dataset or {}).get("max_per_class")
     cap_column = dataset.class_column(spec.survey, spec.dataset)
     if spec.xmatch or spec.dataset:
-        from engine.xmatch import POSITION_FIELDS
-        columns = sorted(set(columns) | {POSITION_FIELDS[spec.survey][0], dataset.ALERT_ID[spec.survey]}
+        from engine.xmatch import position_fields
+        columns = sorted(set(columns) | {position_fields(spec.survey)[0], dataset.alert_id_column(spec.survey)}
                          | ({cap_column} & set(schema.names) if cap else set()), key=schema.names.index)
-        needs_class = needs_class or (cap and cap_column in ("finkclass", "tnsclass"))
-        tns = load_tns_catalog(archive_dir) if (needs_class and spec.survey == "ztf") else None
+        needs_class = needs_class or bool(cap and cap_column in dataset.added_class_columns(spec.survey))
+        if needs_class and tns is None:
+            tns = load_tns_catalog(archive_dir)
     per_class: dict = {}
     nights = [d for d in reader.list_nights(archive_dir) if spec.start <= d <= spec.stop]
     count = scanned = 0

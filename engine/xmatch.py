@@ -38,12 +38,18 @@ SEP_COLUMN = "xmatch_sep_arcsec"
 MAX_DEPTH = 20  # ~0.2" cells: finer ones would not help (alert positions are ~0.1" precise)
 FOOTPRINT_DEPTH = 7  # ~27' cells: the per-night footprint the fast estimate uses
 CHUNK_ROWS = 20_000  # positions matched at once by the Spark positions pass (match_positions)
-# Where each survey keeps an alert's position (struct, ra field, dec field).
-POSITION_FIELDS = {"ztf": ("candidate", "ra", "dec"), "elasticc": ("diaSource", "ra", "decl")}
 FORMATS = {".csv": "ascii.csv", ".txt": "ascii.csv", ".tsv": "ascii.tab", ".parquet": "parquet",
            ".pq": "parquet", ".xml": "votable", ".vot": "votable", ".votable": "votable",
            ".fits": "fits", ".fit": "fits", ".fits.gz": "fits"}
 OPTION_KEYS = ("path", "ra", "dec", "id", "radius_arcsec")
+
+
+def position_fields(survey: str) -> tuple[str, str, str]:
+    """(struct, ra field, dec field) of an alert's position, from the survey registry."""
+    from engine import surveys
+
+    (struct, ra), (_, dec) = surveys.get(survey).position_path
+    return struct, ra, dec
 
 
 # ------------------------------------------------------------------------------ spec options
@@ -372,7 +378,7 @@ def positions(batch, survey: str):
     """(ra, dec) float arrays of a batch's alerts (NaN where missing)."""
     import pyarrow.compute as pc
 
-    struct, ra, dec = POSITION_FIELDS.get(survey, POSITION_FIELDS["ztf"])
+    struct, ra, dec = position_fields(survey)
     col = batch.column(struct)
 
     def values(name):
@@ -512,7 +518,7 @@ def night_footprint(archive_dir: str, survey: str, night: str, mtime: float = 0.
 
     from engine.archive.reader import duckdb_view
 
-    struct, ra, dec = POSITION_FIELDS.get(survey, POSITION_FIELDS["ztf"])
+    struct, ra, dec = position_fields(survey)
     con = duckdb.connect()
     try:
         con.execute("SET threads TO 2")

@@ -569,7 +569,15 @@ def one_duckdb_connection(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def elasticc_edge_archive(tmp_path_factory) -> Path:
-    """An ELASTICC archive with alerts at RA ~ 0/360 and the poles (tests/xmatch_data.py)."""
+def survey_edge_archive(tmp_path_factory):
+    """survey -> an archive of that survey with alerts at RA ~ 0/360 and the poles
+    (tests/xmatch_data.py), built on first use."""
     from tests import xmatch_data
-    return xmatch_data.edge_archive(tmp_path_factory.mktemp("edge_elasticc") / "elasticc", survey="elasticc")
+
+    built: dict = {}
+
+    def get(survey: str) -> Path:
+        if survey not in built:
+            built[survey] = xmatch_data.edge_archive(tmp_path_factory.mktemp(f"edge_{survey}") / survey, survey=survey)
+        return built[survey]
+    return get

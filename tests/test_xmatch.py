@@ -172,3 +172,27 @@ def test_catalogue_stored_with_the_job_and_deleted_at_topic_expiry(tmp_path, cat
         jobs[name] = directory / STORED_NAME
     assert purge_expired(settings) == [jobs["old"]]
     assert not jobs["old"].exists() and jobs["new"].exists()
+
+
+def test_lsst_data_set_keys_come_from_the_registry():
+    """On the real LSST sample: a solar-system source's object is its ssObjectId (Rubin writes
+    diaObjectId = 0 there), so the split hashes by object for both kinds; the class cap's default
+    column is the one the job adds (tns_type_recomputed) and an unknown one names the survey's."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from engine import dataset, surveys
+    from engine.errors import UserError
+
+    batch = pa.Table.from_batches(surveys.get("lsst").sample_batches("v10_0")[0]).combine_chunks().to_batches()[0]
+    src = batch.column("diaSource")
+    dia = pc.struct_field(src, "diaObjectId").to_pylist()
+    sso = pc.struct_field(src, "ssObjectId").to_pylist()
+    assert 0 in dia and any(sso)  # the sample holds both kinds
+    assert dataset.object_ids(batch, "lsst") == [d if d else s for d, s in zip(dia, sso)]
+    assert 0 not in dataset.object_ids(batch, "lsst")
+    assert dataset.class_column("lsst", None) == "tns_type_recomputed"
+    dataset.check_class_column("lsst", {"max_per_class": 5})
+    with pytest.raises(UserError, match="tns_type_recomputed"):
+        dataset.check_class_column("lsst", {"max_per_class": 5, "class_column": "finkclass"})
+    assert dataset.alert_id_column("lsst") == "diaSourceId"

@@ -1,8 +1,8 @@
 """Cross-match and data-set options through real jobs (both engines) against the embedded broker.
 
 The kept alerts, their ids and separations equal astropy's ``match_coordinates_sky`` on the same
-data, with alerts at RA ~ 0/360 and at the poles, a sexagesimal catalogue on Spark, an ELASTICC
-archive on both engines; the class cap is exact with two worker processes and with two Spark
+data, with alerts at RA ~ 0/360 and at the poles, a sexagesimal catalogue on Spark, ELASTICC and
+LSST archives on both engines; the class cap is exact with two worker processes and with two Spark
 tasks, the sample and split are reproducible and no object straddles two splits.
 """
 
@@ -103,19 +103,25 @@ def test_spark_job_with_sexagesimal_catalogue(env, alerts, cat, tmp_path, monkey
 
 
 @pytest.mark.parametrize("engine", ["local", "spark"])
-def test_elasticc_job_keeps_what_astropy_matches(settings_env, elasticc_edge_archive, tmp_path, monkeypatch, engine):
-    archive = elasticc_edge_archive
-    monkeypatch.setenv("FINK_TRANSFER_ARCHIVES__ELASTICC", str(archive))
+@pytest.mark.parametrize("survey", ["elasticc", "lsst"])
+def test_survey_job_keeps_what_astropy_matches(settings_env, survey_edge_archive, tmp_path, monkeypatch, survey,
+                                               engine):
+    """ELASTICC and LSST positions (diaSource.ra/decl, diaSource.ra/dec) come from the registry."""
+    from engine.dataset import alert_id_column
+
+    archive = survey_edge_archive(survey)
+    monkeypatch.setenv(f"FINK_TRANSFER_ARCHIVES__{survey.upper()}", str(archive))
     monkeypatch.setenv("FINK_TRANSFER_SPARK__MASTER", "local[2]")
     from engine.config import load_settings
     settings = load_settings()
-    alerts = xmatch_data.alert_positions(archive, survey="elasticc")
+    alerts = xmatch_data.alert_positions(archive, survey=survey)
     cat = xmatch_data.catalogue_near(alerts, RADIUS)
     path = xmatch_data.write_csv(cat, tmp_path / "targets.csv")
-    spec = _spec(survey="elasticc", content="full",
+    nights = xmatch_data.nights_of(survey)
+    spec = _spec(survey=survey, start=nights[0], stop=nights[-1], content="full",
                  xmatch={"path": str(path), "ra": "ra", "dec": "dec", "id": "name", "radius_arcsec": RADIUS})
     _rec, rows = _run(settings, spec, engine)
-    _check_against_astropy(rows, alerts, cat, key="alertId")
+    _check_against_astropy(rows, alerts, cat, key=alert_id_column(survey))
 
 
 def _class_counts(rows) -> dict:
@@ -194,13 +200,13 @@ def test_cli_bad_xmatch_is_one_line_exit_2(env, tmp_path, alerts):
         (["--xmatch", str(tmp_path / "missing.csv")], "does not exist"),
         (["--xmatch", str(far), "--xmatch-ra", "alpha"], "no RA column"),
         (["--xmatch", str(far)], "overlaps no alert position"),
-        (["--split", "0.5,0.5,0.5"], "sum to 1"),
+        (["--xmatch-radius", "3"], "xmatch is missing: path"),  # column flags without a catalogue
     ]
-    for extra, message in cases:
-        args = ["submit", "--start", xmatch_data.NIGHTS[0], "--stop", xmatch_data.NIGHTS[1], "--engine", "local",
-                "--xmatch-ra", "ra", "--xmatch-dec", "dec", "--xmatch-id", "id", "--xmatch-radius", "2"]
+    base = ["submit", "--start", xmatch_data.NIGHTS[0], "--stop", xmatch_data.NIGHTS[1], "--engine", "local"]
+    for extra, message in cases + [(["--split", "0.5,0.5,0.5"], "sum to 1")]:
+        xmatch = ["--xmatch-ra", "ra", "--xmatch-dec", "dec", "--xmatch-id", "id", "--xmatch-radius", "2"]
         # later flags win: the case's own values override the defaults above
-        proc = cli(*args, *extra)
+        proc = cli(*base, *(xmatch if (extra, message) in cases else []), *extra)
         assert proc.returncode == 2, (extra, proc.stdout, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (extra, proc.stderr)

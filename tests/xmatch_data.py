@@ -17,16 +17,21 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 NIGHTS = ["2021-11-22", "2021-11-23"]
+LSST_NIGHTS = ["2026-03-06", "2026-03-07"]  # Fink's LSST alerts start on 2025-10-25; the real sample is of 03-06
+
+
+def nights_of(survey: str) -> list[str]:
+    return LSST_NIGHTS if survey == "lsst" else NIGHTS
 EDGES = [(0.0003, 12.0), (359.9996, -5.0), (123.0, 89.999), (250.0, -89.9995), (0.0001, 89.998)]
 
 
 def edge_archive(out: Path, survey: str = "ztf") -> Path:
     """A synthetic archive of ``survey`` (2 nights from NIGHTS[0]) with alerts moved to EDGES."""
     from engine.archive.generator import build_archive
-    from engine.xmatch import POSITION_FIELDS
+    from engine.xmatch import position_fields
 
-    struct, ra_name, dec_name = POSITION_FIELDS[survey]
-    build_archive(survey, dt.date.fromisoformat(NIGHTS[0]), 2, 300, out, progress=False)
+    struct, ra_name, dec_name = position_fields(survey)
+    build_archive(survey, dt.date.fromisoformat(nights_of(survey)[0]), 2, 300, out, progress=False)
     for i, part in enumerate(sorted(out.glob("year=*/month=*/day=*/*.parquet"))):
         table = pq.read_table(part)
         cand = table.column(struct).combine_chunks()
@@ -50,18 +55,18 @@ def alert_positions(archive: Path, nights=None, survey: str = "ztf"):
     engines read them: float64) and objectId (ZTF) of every alert of the archive's ``nights``
     (default NIGHTS)."""
     from engine.archive.reader import read_table
-    from engine.dataset import ALERT_ID
-    from engine.xmatch import POSITION_FIELDS
+    from engine.dataset import alert_id_column
+    from engine.xmatch import position_fields
 
-    struct, ra_name, dec_name = POSITION_FIELDS[survey]
-    table = read_table(archive, [dt.date.fromisoformat(str(n)) for n in (nights or NIGHTS)])
+    struct, ra_name, dec_name = position_fields(survey)
+    table = read_table(archive, [dt.date.fromisoformat(str(n)) for n in (nights or nights_of(survey))])
     cand = table.column(struct)
     import pandas as pd
 
     def degrees(name):
         return pc.struct_field(cand, name).cast(pa.float64()).to_numpy()
 
-    out = pd.DataFrame({"candid": table.column(ALERT_ID[survey]).to_numpy(), "ra": degrees(ra_name),
+    out = pd.DataFrame({"candid": table.column(alert_id_column(survey)).to_numpy(), "ra": degrees(ra_name),
                         "dec": degrees(dec_name)})
     if "objectId" in table.column_names:
         out["objectId"] = table.column("objectId").to_pylist()

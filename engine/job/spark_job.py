@@ -160,9 +160,9 @@ def with_position_keys(df, survey: str):
     """
     from pyspark.sql import functions as F
 
-    from engine.xmatch import POSITION_FIELDS
+    from engine.xmatch import position_fields
 
-    struct, ra, dec = POSITION_FIELDS.get(survey, POSITION_FIELDS["ztf"])
+    struct, ra, dec = position_fields(survey)
     key_ra, key_dec = XMATCH_KEYS
     return df.withColumn(key_ra, F.col(struct).getField(ra).cast("double")) \
              .withColumn(key_dec, F.col(struct).getField(dec).cast("double"))

@@ -98,6 +98,12 @@ class Survey:
     # Position columns (ra, dec in degrees) and time (path, unit) of an alert.
     position_path: tuple[tuple[str, ...], tuple[str, ...]] = ()
     time_path: tuple[str, ...] = ()
+    # Data sets and cross-match (engine.dataset, engine.xmatch): the alert's id, its object's id
+    # (alternatives, the first one set wins: an LSST solar-system source has diaObjectId 0) and
+    # the class columns a per-class cap may use (the first is the default).
+    alert_id_path: tuple[str, ...] = ()
+    object_id_paths: tuple[tuple[str, ...], ...] = ()
+    class_columns: tuple[str, ...] = ()
     time_unit: str = "jd"   # of time_path: "jd" (Julian date) or "mjd" (modified Julian date)
     needs_stamp_bank: bool = False
     # The archive value a custom field list always gets (the client partitions on it).

@@ -23,6 +23,9 @@ class Elasticc(Survey):
     demo_start = "2023-11-27"  # the challenge period
     position_path = (("diaSource", "ra"), ("diaSource", "decl"))
     time_path = ("diaSource", "midPointTai")
+    alert_id_path = ("alertId",)
+    object_id_paths = (("diaObject", "diaObjectId"),)
+    class_columns = ("classId",)
     time_unit = "mjd"
     explore_columns = {"object_id": ("diaObjectId",), "cls": ("classId",), "value": ("psFlux",),
                        "error": ("psFluxErr",), "band": ("filterName",), "history": ("prvDiaSources",)}

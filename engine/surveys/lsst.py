@@ -58,6 +58,9 @@ class Lsst(Survey):
     first_night = dt.date(2025, 10, 25)   # first Rubin alerts processed by Fink
     position_path = (("diaSource", "ra"), ("diaSource", "dec"))
     time_path = ("diaSource", "midpointMjdTai")
+    alert_id_path = ("diaSourceId",)
+    object_id_paths = (("diaSource", "diaObjectId"), ("diaSource", "ssObjectId"))
+    class_columns = ("tns_type_recomputed",)
     time_unit = "mjd"
     custom_required = ("diaSource", "midpointMjdTai")
     explore_columns = {"object_id": ("diaObjectId",), "cls": ("tns_type_recomputed",), "value": ("psfFlux",),

@@ -114,6 +114,9 @@ class Ztf(Survey):
     first_night = dt.date(2019, 1, 1)
     position_path = (("candidate", "ra"), ("candidate", "dec"))
     time_path = ("candidate", "jd")
+    alert_id_path = ("candid",)
+    object_id_paths = (("objectId",),)
+    class_columns = ("finkclass", "tnsclass")
     needs_stamp_bank = True
     custom_required = ("candidate", "jd")
     explore_columns = {"object_id": ("objectId",), "cls": ("finkclass",), "value": ("magpsf",),
