@@ -9,23 +9,21 @@ from __future__ import annotations
 from engine import surveys
 
 
-# The flags of the spec's optional sections: {flag: (key in the section, metavar, help)}.
-XMATCH_FLAGS = {
-    "--xmatch": ("path", "FILE", "catalogue: CSV (# comments), Parquet, VOTable (.xml) or FITS"),
-    "--xmatch-ra": ("ra", "COL", "RA column (degrees or hh:mm:ss)"),
-    "--xmatch-dec": ("dec", "COL", "Dec column (degrees or +dd:mm:ss)"),
-    "--xmatch-id": ("id", "COL", "id column, copied to xmatch_id"),
-    "--xmatch-radius": ("radius_arcsec", "ARCSEC", "match radius in arcsec (0 < r <= 3600)"),
+# The flags of the spec's optional sections: {flag: (section, key in the section, metavar, help)}.
+SECTION_FLAGS = {
+    "--xmatch": ("xmatch", "path", "FILE", "catalogue: CSV (# comments), Parquet, VOTable (.xml) or FITS"),
+    "--xmatch-ra": ("xmatch", "ra", "COL", "RA column (degrees or hh:mm:ss)"),
+    "--xmatch-dec": ("xmatch", "dec", "COL", "Dec column (degrees or +dd:mm:ss)"),
+    "--xmatch-id": ("xmatch", "id", "COL", "id column, copied to xmatch_id"),
+    "--xmatch-radius": ("xmatch", "radius_arcsec", "ARCSEC", "match radius in arcsec (0 < r <= 3600)"),
+    "--max-per-class": ("dataset", "max_per_class", "N", "at most N alerts per class"),
+    "--class-column": ("dataset", "class_column", "COL", "class column for --max-per-class (default: the survey's)"),
+    "--sample-fraction": ("dataset", "sample_fraction", "F", "keep a seeded random fraction (0 < F <= 1) of alerts"),
+    "--seed": ("dataset", "seed", "S", "seed of the sample and the split (default 0)"),
+    "--split": ("dataset", "split", "TR,VA,TE", "add a train/validation/test 'split' column, e.g. 0.8,0.1,0.1"),
 }
-DATASET_FLAGS = {
-    "--max-per-class": ("max_per_class", "N", "at most N alerts per class"),
-    "--class-column": ("class_column", "COL", "class column for --max-per-class (default: the survey's)"),
-    "--sample-fraction": ("sample_fraction", "F", "keep a seeded random fraction (0 < F <= 1) of alerts"),
-    "--seed": ("seed", "S", "seed of the sample and the split (default 0)"),
-    "--split": ("split", "TR,VA,TE", "add a train/validation/test 'split' column, e.g. 0.8,0.1,0.1"),
-}
-SECTION_FLAGS = {"xmatch": ("cross-match with your catalogue (engine.xmatch)", XMATCH_FLAGS),
-                 "dataset": ("data set for machine learning (engine.dataset)", DATASET_FLAGS)}
+SECTION_TITLES = {"xmatch": "cross-match with your catalogue (engine.xmatch)",
+                  "dataset": "data set for machine learning (engine.dataset)"}
 
 
 def _dest(flag: str) -> str:
@@ -50,10 +48,11 @@ def register(sub) -> None:
                    help="Fink filter or block (repeatable, AND-ed), 'NOT name' negates, e.g. in_tns, 'NOT b_is_new'")
     p.add_argument("--limit", type=int, help="publish at most N alerts")
     p.add_argument("--topic", help="topic name (default: generated ftransfer_<survey>_<date>_<n>)")
-    for title, flags in SECTION_FLAGS.values():
+    for section, title in SECTION_TITLES.items():
         group = p.add_argument_group(title)
-        for flag, (_, metavar, text) in flags.items():
-            group.add_argument(flag, metavar=metavar, help=text)
+        for flag, (of, _, metavar, text) in SECTION_FLAGS.items():
+            if of == section:
+                group.add_argument(flag, metavar=metavar, help=text)
     p.add_argument("--test", action="store_true", help="Test job: a few alerts only (limit 10 unless --limit)")
     p.add_argument("--engine", choices=("spark", "local", "auto"), default="spark",
                    help="spark (default), local (DuckDB, single machine) or auto (local below jobs.small_job_threshold)")
@@ -84,8 +83,8 @@ def build_spec(args, settings=None, user=None) -> dict:
         value = getattr(args, key)
         if value is not None:
             spec[key] = value
-    for section, (_, flags) in SECTION_FLAGS.items():
-        given = {key: getattr(args, _dest(flag)) for flag, (key, _, _) in flags.items()}
+    for section in SECTION_TITLES:
+        given = {key: getattr(args, _dest(flag)) for flag, (of, key, _, _) in SECTION_FLAGS.items() if of == section}
         given = {k: v for k, v in given.items() if v is not None}
         if given:
             spec[section] = {**(spec.get(section) or {}), **given}
