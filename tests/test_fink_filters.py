@@ -311,3 +311,145 @@ def test_kn_and_magnetic_cvs_other_cuts(ztf_row):
     assert _passes("ztf", rows, ["kn_candidates"], schema) == [False, False, False]
     rows = [_alert(ztf_row, _mcv(0.0, "f")), _alert(ztf_row, _mcv(0.0, "1")), _alert(ztf_row, _mcv(-0.49))]
     assert _passes("ztf", rows, ["magnetic_cvs"], schema) == [False, True, True]
+
+
+def _pachon():
+    from astropy import units as u
+    from astropy.coordinates import EarthLocation
+
+    from engine.surveys.lsst_filters import PACHON_LAT, PACHON_LON
+
+    return EarthLocation(lat=PACHON_LAT * u.deg, lon=PACHON_LON * u.deg, height=2715 * u.m)
+
+
+def _astropy_secz(ra, dec, mjd):
+    """fink-filters coord_to_airmass (AltAz secz, no refraction), the IERS tables as shipped."""
+    import warnings
+
+    import numpy as np
+    from astropy import units as u
+    from astropy.coordinates import AltAz, SkyCoord
+    from astropy.time import Time
+    from astropy.utils import iers
+
+    t = Time(np.atleast_1d(mjd), format="mjd", scale="tai")
+    c = SkyCoord(ra=np.atleast_1d(ra) * u.deg, dec=np.atleast_1d(dec) * u.deg)
+    # offline, past the shipped IERS tables: UT1 = UTC and the mean polar motion (< 1 s, < 1")
+    with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None), \
+            iers.conf.set_temp("iers_degraded_accuracy", "ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return c.transform_to(AltAz(obstime=t, location=_pachon())).secz.value
+
+
+def _at_airmass(target, dec=-30.0, mjd=61000.0):
+    """diaSource ra/dec (east of the meridian) where astropy's airmass at ``mjd`` is ``target``."""
+    from astropy.time import Time
+    from scipy.optimize import brentq
+
+    lst = Time(mjd, format="mjd", scale="tai").sidereal_time("mean", longitude=_pachon().lon).deg
+    h = brentq(lambda h: _astropy_secz(lst - h, dec, mjd)[0] - target, 0.0, 80.0)
+    return {"diaSource.ra": (lst - h) % 360, "diaSource.dec": dec, "diaSource.midpointMjdTai": mjd}
+
+
+def _prv_t(*points):
+    """prvDiaSources of (band, midpointMjdTai, templateFlux) points."""
+    return [p | {"templateFlux": t[2]} for p, t in zip(_prv(*((t[0], t[1], 100.0) for t in points)), points)]
+
+
+# a g-band flare at airmass 1.35, psfFlux / templateFlux = 0.2, not new, no earlier source
+MDWARF = {"diaSource.band": "g", "diaSource.templateFlux": 50000.0, "prvDiaSources": None} | _at_airmass(1.35)
+# quiescent medians (nJy): r 1000, i 1630 (r-i = 0.530), z 2140 (i-z = 0.296): the z edge decides
+RIZ = (("r", 60990.0, 900.0), ("r", 60990.1, 1100.0), ("i", 60990.0, 1630.0), ("z", 60990.0, 2140.0),
+       ("z", 60989.0, 9000.0), ("z", 60988.0, 10.0))
+LSST_CASES["mdwarf_flare"] = (MDWARF, MDWARF | _at_airmass(1.29))
+
+
+def test_mdwarf_flare_airmass_matches_astropy():
+    """The closed-form airmass against astropy's AltAz secz (what fink-filters calls) over the
+    sky and 2024-2036: within 5e-4 below airmass 1.5 (the cut is at 1.3), 2e-3 below 3, the sign
+    below the horizon."""
+    import duckdb
+    import numpy as np
+
+    from engine.surveys.lsst_filters import AIRMASS_COS_Z
+
+    rng = np.random.default_rng(1)
+    ra, dec, mjd = rng.uniform(0, 360, 400), rng.uniform(-90, 10, 400), rng.uniform(60310, 64700, 400)
+    want = _astropy_secz(ra, dec, mjd)
+    con = duckdb.connect()
+    try:
+        rows = con.execute(f"SELECT 1 / {AIRMASS_COS_Z} FROM (SELECT unnest($r) AS r, unnest($d) AS d, unnest($m) AS m) "
+                           "t, LATERAL (SELECT {'ra': r, 'dec': d, 'midpointMjdTai': m} AS diaSource)",
+                           {"r": ra.tolist(), "d": dec.tolist(), "m": mjd.tolist()}).fetchall()
+    finally:
+        con.close()
+    got = np.array([r[0] for r in rows])
+    near = (want > 1) & (want < 3)
+    assert near.sum() > 50
+    assert np.abs(got[near] - want[near]).max() < 2e-3
+    near_cut = (want > 1) & (want < 1.5)
+    assert near_cut.sum() > 50 and np.abs(got[near_cut] - want[near_cut]).max() < 5e-4
+    assert (np.sign(got) == np.sign(want)).all()
+
+
+def _mdwarf_cases():
+    """(changes of MDWARF, passes) for every cut on both sides: the airmass (astropy 1.305 /
+    1.295), the band, the 10 % excursion, the 4-48 h isolation, a new object only as a Gaia star,
+    good quality, the quiescent colours (medians, even counts averaged; no colour when a band is
+    missing, NaN or not positive)."""
+    gaia = {"xm.gaiadr3_DR3Name": "Gaia DR3 1", "xm.gaiadr3_Plx": 5.1, "xm.gaiadr3_e_Plx": 1.0}
+    new = {"misc.firstDiaSourceMjdTaiFink": MDWARF["diaSource.midpointMjdTai"]}
+    hours = [MDWARF["diaSource.midpointMjdTai"] - h / 24 for h in (3.9, 4.1, 47.9, 48.1)]
+    cases = [
+        (_at_airmass(1.305), True), (_at_airmass(1.295), False), (_at_airmass(1.7, dec=-80.0), True),
+        ({"diaSource.band": "u"}, True), ({"diaSource.band": "r"}, False),
+        ({"diaSource.templateFlux": 10000 / 0.101}, True), ({"diaSource.templateFlux": 10000 / 0.099}, False),
+        ({"diaSource.templateFlux": -50000.0}, False),
+        ({"prvDiaSources": _prv_t(("r", hours[0], 1.0))}, True), ({"prvDiaSources": _prv_t(("r", hours[1], 1.0))}, False),
+        ({"prvDiaSources": _prv_t(("r", hours[2], 1.0))}, False), ({"prvDiaSources": _prv_t(("r", hours[3], 1.0))}, True),
+        (new, False), (new | gaia, True), (new | gaia | {"xm.gaiadr3_Plx": 4.9}, False),
+        ({"diaSource.psfFluxErr": 10000 / 5.99}, False),
+        ({"prvDiaSources": _prv_t(*RIZ)}, False),                                   # i-z = 0.296
+        ({"prvDiaSources": _prv_t(*RIZ[:3], ("z", 60990.0, 2160.0), *RIZ[4:])}, True),   # i-z = 0.306
+        ({"prvDiaSources": _prv_t(("r", 60990.0, 900.0), ("r", 60990.1, 1140.0), *RIZ[2:3],
+                                  ("z", 60990.0, 2160.0), *RIZ[4:])}, False),         # r median 1020: r-i 0.509 (900 alone passes)
+        ({"prvDiaSources": _prv_t(*RIZ[:3], ("z", 60990.0, 2140.0))}, False),        # z median 2140
+        ({"prvDiaSources": _prv_t(*RIZ[:2])}, True),                                 # no i, z: no colour
+        ({"prvDiaSources": _prv_t(*RIZ, ("i", 60990.0, float("nan")))}, True),       # numpy median NaN
+        ({"prvDiaSources": _prv_t(("r", 60990.0, -5.0), *RIZ[2:])}, True),           # r mag NaN
+        ({"prvDiaSources": _prv_t(*RIZ[:2], ("i", 60990.0, None), *RIZ[2:])}, False),   # None skipped
+    ]
+    return cases
+
+
+def test_mdwarf_flare_other_cuts(lsst_row):
+    schema = pa.schema([f for f in unified_arrow_schema("lsst")])
+    cases = _mdwarf_cases()
+    rows = [_alert(lsst_row, MDWARF | c) for c, _ in cases]
+    got = _passes("lsst", rows, ["mdwarf_flare"], schema)
+    assert [(i, g) for i, (g, (_, w)) in enumerate(zip(got, cases)) if g != w] == []
+    assert _astropy_secz(MDWARF["diaSource.ra"], -30.0, 61000.0)[0] == pytest.approx(1.35)
+
+
+@pytest.mark.spark
+def test_mdwarf_flare_same_rows_in_spark(spark, lsst_row, tmp_path):
+    """The Spark rendering of mdwarf_flare and its NOT on the same cases (medians and lambdas)."""
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    schema = condition_schema_of("lsst")
+    cases = _mdwarf_cases()
+    rows = [_alert(lsst_row, MDWARF | c) for c, _ in cases]
+    path = tmp_path / "mdwarf.parquet"
+    pq.write_table(pa.Table.from_batches([pa.RecordBatch.from_pylist(rows, schema=schema)]), path)
+    df = spark.read.parquet(str(path)).withColumn("_i", F.monotonically_increasing_id())
+    for label, want in (("mdwarf_flare", [w for _, w in cases]), ("NOT mdwarf_flare", [not w for _, w in cases])):
+        selected = df
+        for c in compile_conditions(fink_filters.expressions("lsst", [label]), unified_arrow_schema("lsst")):
+            selected = selected.filter(c.spark_sql)
+        assert sorted(r["_i"] for r in selected.select("_i").collect()) == [i for i, w in enumerate(want) if w], label
+
+
+def test_mdwarf_flare_is_offered_unmeasured():
+    f = {f.name: f for f in fink_filters.options("lsst")}["mdwarf_flare"]
+    assert f.kind == "filter" and f.yield_ == 1.0   # not in Fink's stats file: the portal's rule

@@ -6,15 +6,16 @@ the NaN of the real code). Age = midpointMjdTai - misc.firstDiaSourceMjdTaiFink.
 earlier source of the alert's band is a lambda over ``prvDiaSources`` with no later one
 (``LATEST_SAME_BAND``); the luminosity distance of sn_near_galaxy_candidate is flat LambdaCDM
 by Simpson's rule (``_distance_modulus``); b_mag_rate_mc_sampling is the expectation of its
-Monte-Carlo estimate (``MC_RATE``).
+Monte-Carlo estimate (``MC_RATE``). mdwarf_flare's airmass at Cerro Pachon is closed-form
+spherical astronomy (``AIRMASS_COS_Z``: IAU 1976 precession and GMST; astropy's ``AltAz`` secz
+within 2e-4 below airmass 1.5, 1e-3 below 3, tests/test_fink_filters.py), its per-band median
+``templateFlux`` (numpy's, even counts averaged) is bound by order-statistic lambdas
+(``_quiescent_colour_fails``).
 
 Not offered (fink-filters 7.40, ``rubin/livestream``):
 
 * faint_trails: its last cut is the elongation (> 2) of the source measured on the decoded FITS
   science cutout (``compute_elongation_from_image``): image analysis, no column holds it.
-* mdwarf_flare: the airmass at Cerro Pachon (astropy ``AltAz`` transform with ERFA sidereal
-  time) and the median ``templateFlux`` per band over ``prvDiaSources`` (quiescent r-i, i-z
-  colours): the condition language has no median over an array nor that transform.
 """
 
 from __future__ import annotations
@@ -101,6 +102,62 @@ ZPHOT = "xm.legacydr8_zphot"
 PEAK_ABS_MAG = f"({_mag(MAX_FLUX)} - {_distance_modulus(ZPHOT)})"
 
 
+# mdwarf_flare's airmass (fink-filters coord_to_airmass: astropy AltAz secz at "Cerro Pachon", no
+# refraction): cos z = sin(lat) sin(dec_date) + cos(lat) cos(dec_date) cos(LST - ra_date). The
+# position of date is ICRS precessed (IAU 1976 zeta, z, theta); with A, B, C its rotated
+# components, cos(dec_date) cos(H) = B cos(LST - z) + A sin(LST - z), so no atan2 is needed. LST
+# is GMST (IAU 1982, UT1 taken as TAI - 37 s) plus the east longitude. Left out: nutation
+# (<= 17"), annual aberration (<= 20"), UT1 - UTC (< 0.9 s): below 1e-3 in secz at 1.3.
+PACHON_LAT, PACHON_LON = -30.24075, -70.736693   # astropy's "Cerro Pachon" site (degrees)
+_MJD = "diaSource.midpointMjdTai"
+_T = f"(({_MJD} - 51544.5) / 36525)"                    # Julian centuries from J2000 (TT ~ TAI)
+_ZETA = f"radians((2306.2181 * {_T} + 0.30188 * {_T} * {_T}) / 3600)"
+_ZA = f"radians((2306.2181 * {_T} + 1.09468 * {_T} * {_T}) / 3600)"
+_THETA = f"radians((2004.3109 * {_T} - 0.42665 * {_T} * {_T}) / 3600)"
+_GMST = f"(280.46061837 + 360.98564736629 * ({_MJD} - {37 / 86400!r} - 51544.5) + 0.000387933 * {_T} * {_T})"
+_RA = f"(radians(diaSource.ra) + {_ZETA})"
+_DEC = "radians(diaSource.dec)"
+_A = f"(cos({_DEC}) * sin({_RA}))"
+_B = f"(cos({_THETA}) * cos({_DEC}) * cos({_RA}) - sin({_THETA}) * sin({_DEC}))"
+_C = f"(sin({_THETA}) * cos({_DEC}) * cos({_RA}) + cos({_THETA}) * sin({_DEC}))"
+_LST = f"(radians({_GMST} + {PACHON_LON!r}) - {_ZA})"
+AIRMASS_COS_Z = (f"({math.sin(math.radians(PACHON_LAT))!r} * {_C} + {math.cos(math.radians(PACHON_LAT))!r} "
+                 f"* ({_B} * cos({_LST}) + {_A} * sin({_LST})))")
+
+
+def _band_fluxes(b: str) -> str:
+    """The earlier sources of band b with a templateFlux (fink-filters quiescent_colors skips None)."""
+    return f"filter(prvDiaSources, s -> s.band = '{b}' AND s.templateFlux IS NOT NULL)"
+
+
+def _is_median_end(var: str, b: str, lower: bool) -> str:
+    """``var`` is the lower (upper) median of band b's templateFlux: of the n values, fewer than
+    n/2 (at most n/2) lie below it and at most n/2 (fewer than n/2) above it."""
+    arr, n = _band_fluxes(b), f"size({_band_fluxes(b)})"
+    below = f"2e0 * size(filter({arr}, y -> y.templateFlux < {var}.templateFlux))"
+    above = f"2e0 * size(filter({arr}, y -> y.templateFlux > {var}.templateFlux))"
+    return f"{below} {'<' if lower else '<='} {n} AND {above} {'<=' if lower else '<'} {n}"
+
+
+def _quiescent_colour_fails() -> str:
+    """True when the quiescent colours exist and fail (r-i > 0.53 and i-z > 0.3 not both true).
+    The median of band b is (lo + hi) / 2 (numpy's median) with lo, hi bound by nested filters;
+    a colour exists when each band has a source, no NaN flux (numpy's median would be NaN) and
+    a positive median (flux_to_apparent_mag is NaN at <= 0)."""
+    med = {b: f"((lo{b}.templateFlux + hi{b}.templateFlux) / 2)" for b in "riz"}
+    # m_r - m_i > 0.53 <=> F_r < 10^(-0.53 / 2.5) F_i for positive fluxes (no log10 to render)
+    cut = (f"{med['r']} > 0 AND {med['i']} > 0 AND {med['z']} > 0 AND NOT ({med['r']} < {10 ** (-0.53 / 2.5)!r} "
+           f"* {med['i']} AND {med['i']} < {10 ** (-0.3 / 2.5)!r} * {med['z']})")
+    # size(filter(...)) > 0, not exists (whose rendering repeats its body: 3^6 nested copies),
+    # and if(), not AND, so the inner levels only run for the one or two median elements (DuckDB
+    # evaluates both sides of an AND in a lambda, only the taken branch of a CASE)
+    for b in "zir":
+        hi = f"size(filter({_band_fluxes(b)}, hi{b} -> if({_is_median_end(f'hi{b}', b, False)}, {cut}, FALSE))) > 0"
+        cut = f"size(filter({_band_fluxes(b)}, lo{b} -> if({_is_median_end(f'lo{b}', b, True)}, {hi}, FALSE))) > 0"
+    nan = "exists(prvDiaSources, s -> s.band IN ('r', 'i', 'z') AND isnan(s.templateFlux))"
+    return f"NOT coalesce({nan}, FALSE) AND {cut}"
+
+
 def _blocks() -> dict[str, tuple[tuple[str, ...], str]]:
     galaxy = f"xm.simbad_otype IN ({', '.join(GALAXY)})"
     unknown = f"coalesce(xm.simbad_otype IN ({', '.join(UNKNOWN)}), TRUE)"
@@ -168,6 +225,14 @@ def _filters(blocks) -> dict[str, tuple[tuple[str, ...], str]]:
                 "diaObject.nDiaSources > 5", f"{ZPHOT} > 0 AND NOT isnan({ZPHOT})",
                 f"{PEAK_ABS_MAG} > -23", f"{PEAK_ABS_MAG} < -13"),
             "Near a galaxy, peak absolute magnitude (photo-z) of a supernova"),
+        "mdwarf_flare": (
+            (f"NOT coalesce({b['b_is_new'][0]}, FALSE) OR {GAIA_STAR}",) + b["b_good_quality"] + (
+                "diaSource.band IN ('u', 'g')", f"NOT coalesce({_quiescent_colour_fails()}, FALSE)",
+                f"{AIRMASS_COS_Z} > 0 AND 1.3 * {AIRMASS_COS_Z} < 1",
+                "diaSource.templateFlux > 0 AND diaSource.psfFlux / diaSource.templateFlux >= 0.10",
+                f"NOT coalesce(exists(prvDiaSources, s -> ({_MJD} - s.midpointMjdTai) * 24 >= 4 "
+                f"AND ({_MJD} - s.midpointMjdTai) * 24 <= 48), FALSE)"),
+            "M-dwarf flare candidates in u or g at airmass > 1.3 (DCR temperature inference)"),
         "most_likely_sn": (
             ("diaSource.snr > 10", "diaObject.nDiaSources >= 2", "clf.snnSnVsOthers_score >= 0.7",
              "clf.cats_class = 11", "clf.cats_score >= 0.9", "NOT coalesce(pred.is_sso, FALSE)", negated_quality),
