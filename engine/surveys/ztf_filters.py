@@ -14,7 +14,12 @@ Not offered (fink-filters 7.40):
 * early_kn_candidates, rate_based_kn_candidates: after the column cuts they query SDSS's
   SkyServer live (astroquery ``SDSS.query_region``, 5 arcsec) to drop stars and quasars, and
   search Mangrove galaxies within 2 deg (early) : the answer depends on a remote service.
-* yso_spicy_candidates: a cross-match with the SPICY catalogue and an r2 fit of the light curve.
+* yso_spicy_candidates: it reads Fink's SPICY cross-match columns (``spicy_id``, ``spicy_class``),
+  which our ZTF schema does not hold, and fink-filters ships no SPICY catalogue (only test
+  alerts already carrying them); SPICY (Kuhn et al. 2021, VizieR J/ApJS/254/33) has 117 446
+  sources, far beyond a cone OR as magnetic_cvs (245). Its r2 of a straight-line fit to the
+  r-band history (``cmagpsfc`` against ``cjdc``, >= 5 points) needs sums over an array, which
+  the condition language has not (no aggregate).
 """
 
 from __future__ import annotations
