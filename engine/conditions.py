@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 
 import pyarrow as pa
@@ -130,9 +131,23 @@ def check_conditions_text(text: str, schema: pa.Schema) -> list[LineIssue]:
 
 
 def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCondition:
-    """One condition; ``schema`` must already include the extra columns (see condition_schema)."""
-    import sqlglot
+    """One condition; ``schema`` must already include the extra columns (see condition_schema).
 
+    A ``VettedCondition`` (a Fink filter) is compiled once per schema and line: the negated
+    ``magnetic_cvs`` is 66 KB and took a second or two each time (the same few filters are
+    compiled by every estimate, job plan and filter test).
+    """
+    if isinstance(text, VettedCondition):
+        return _compile_vetted(str(text), schema, line)
+    return _compile_text(text, schema, line)
+
+
+@functools.lru_cache(maxsize=128)
+def _compile_vetted(text: str, schema: pa.Schema, line: int) -> CompiledCondition:
+    return _compile_text(VettedCondition(text), schema, line)
+
+
+def _compile_text(text: str, schema: pa.Schema, line: int) -> CompiledCondition:
     vetted = isinstance(text, VettedCondition)
     text = (text or "").strip()
     if not text:
@@ -175,7 +190,7 @@ def _compile_tree(text: str, schema: pa.Schema, line: int) -> CompiledCondition:
         raise ConditionError(line, f"not a true/false condition: {_snippet(tree)}", _snippet(tree))
     tree = _parenthesize_predicates(_typed_alike_in_both_engines(tree))
     spark_sql = tree.sql(dialect="spark")
-    duck_tree = to_duckdb_semantics(tree.copy())
+    duck_tree = to_duckdb_semantics(tree)  # the Spark rendering is done: rewrite the tree in place
     duckdb_sql = duck_tree.sql(dialect="duckdb")
     return CompiledCondition(text, spark_sql, duckdb_sql, frozenset(checker.columns))
 
