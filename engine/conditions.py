@@ -204,7 +204,7 @@ def _compile_tree(text: str, tokens, schema: pa.Schema, line: int) -> CompiledCo
     if not T.is_boolean(result):
         raise ConditionError(line, f"not a true/false condition: {_snippet(tree)}", _snippet(tree))
     tree = _parenthesize_predicates(_typed_alike_in_both_engines(tree))
-    spark_sql = tree.sql(dialect="spark")
+    spark_sql = tree.sql(dialect="spark", copy=False)  # the Spark generator leaves the tree as it is
     duck_tree = to_duckdb_semantics(tree)  # the Spark rendering is done: rewrite the tree in place
     duckdb_sql = duck_tree.sql(dialect="duckdb", copy=False)  # the last use of the tree
     return CompiledCondition(text, spark_sql, duckdb_sql, frozenset(checker.columns))
