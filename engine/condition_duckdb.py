@@ -36,8 +36,6 @@ def to_duckdb_semantics(tree):
         return fn("len", fn("list_filter", arr.copy(), exp.Lambda(this=body, expressions=[var])))
 
     def rewrite(node):
-        if isinstance(node, exp.Literal) and not node.is_string and not node.is_int and node.meta.get("type"):
-            return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
         if isinstance(node, exp.Log):
             if node.expression is None:  # LN(x)
                 return positive_only(node.this, fn("ln", node.this.copy()))

@@ -3,8 +3,9 @@
 Why: the condition checker must know the type Spark gives every sub-expression to refuse what
 Spark (or DuckDB) would refuse at run time (``size`` of a number, a string compared with a
 number), and the DuckDB rendering must know when an integer operation wraps around in Spark.
-Types are pyarrow types (the archive schema's own); a decimal literal (``1.5``, Spark DECIMAL)
-is ``DECIMAL_LITERAL``.
+Types are pyarrow types (the archive schema's own); a decimal literal (``1.5``) is a DOUBLE
+(both renderings write it ``1.5E0``; Spark's DECIMAL literal arithmetic differed from DuckDB's);
+``DECIMAL_LITERAL`` is what a decimal column combined with an integer gives.
 """
 
 from __future__ import annotations

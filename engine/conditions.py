@@ -16,11 +16,12 @@ number: Spark casts, DuckDB casts differently or fails), see ``engine.condition_
 
 DuckDB (estimates, small jobs) gets the same tree rendered with Spark semantics (non-ANSI,
 as Fink ran it): ``LOG10/LN/LOG2/LOG(b, x)`` of a non-positive number is NULL, ``x / 0`` and
-``x % 0`` are NULL, decimal literals are DOUBLE (so a FLOAT column compares as Spark compares
-it), ``CAST`` is ``TRY_CAST``, ``size(NULL)`` is -1, ``exists``/``forall`` keep Spark's
+``x % 0`` are NULL, ``CAST`` is ``TRY_CAST``, ``size(NULL)`` is -1, ``exists``/``forall`` keep Spark's
 three-valued logic; integer ``+ - * %`` wrap around instead of raising, ``floor``/``ceil``/
 ``round``/``sign``/``CAST AS FLOAT`` give Spark's values (``engine.condition_duckdb``). Predicates used
-as operands keep their parentheses (Spark cannot parse ``a IS NULL IS NULL``).
+as operands keep their parentheses (Spark cannot parse ``a IS NULL IS NULL``). Both renderings
+write a decimal literal as a DOUBLE (``0.5E0``): Spark computed ``0.5 + candid`` in DECIMAL,
+DuckDB in DOUBLE, and they disagreed.
 ``tests/test_conditions_spark.py`` runs every construct on both engines;
 ``tests/test_conditions_property.py`` generates thousands of conditions.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 
 import pyarrow as pa
@@ -129,9 +131,23 @@ def check_conditions_text(text: str, schema: pa.Schema) -> list[LineIssue]:
 
 
 def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCondition:
-    """One condition; ``schema`` must already include the extra columns (see condition_schema)."""
-    import sqlglot
+    """One condition; ``schema`` must already include the extra columns (see condition_schema).
 
+    A ``VettedCondition`` (a Fink filter) is compiled once per schema and line: the negated
+    ``magnetic_cvs`` is 66 KB and took a second or two each time (the same few filters are
+    compiled by every estimate, job plan and filter test).
+    """
+    if isinstance(text, VettedCondition):
+        return _compile_vetted(str(text), schema, line)
+    return _compile_text(text, schema, line)
+
+
+@functools.lru_cache(maxsize=128)
+def _compile_vetted(text: str, schema: pa.Schema, line: int) -> CompiledCondition:
+    return _compile_text(VettedCondition(text), schema, line)
+
+
+def _compile_text(text: str, schema: pa.Schema, line: int) -> CompiledCondition:
     vetted = isinstance(text, VettedCondition)
     text = (text or "").strip()
     if not text:
@@ -140,9 +156,10 @@ def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCo
         raise ConditionError(line, f"condition longer than {MAX_LENGTH} characters")
     if ";" in _outside_strings(text):
         raise ConditionError(line, "';' is not allowed (one condition per line)", ";")
-    _arity_problem(text, line)
+    tokens = _tokens(text)  # once, for the arity check and the parser (a 66 KB filter: 0.2 s each)
+    _arity_problem(tokens, line)
     try:
-        return _compile_tree(text, schema, line)
+        return _compile_tree(text, tokens, schema, line)
     except RecursionError:
         raise ConditionError(line, "condition nested too deeply; simplify it") from None
     except RenderTooLarge:
@@ -150,11 +167,25 @@ def compile_condition(text: str, schema: pa.Schema, line: int = 1) -> CompiledCo
                                    "(nested floor/ceil/round/log...); simplify it") from None
 
 
-def _compile_tree(text: str, schema: pa.Schema, line: int) -> CompiledCondition:
+def _tokens(text: str):
+    """The Spark tokens of ``text``; None if it does not tokenize (the parser then says why)."""
     import sqlglot
 
     try:
-        trees = sqlglot.parse(text, read="spark")
+        return sqlglot.tokenize(text, read="spark")
+    except sqlglot.errors.TokenError:
+        return None
+
+
+def _compile_tree(text: str, tokens, schema: pa.Schema, line: int) -> CompiledCondition:
+    import sqlglot
+    from sqlglot.dialects.dialect import Dialect
+
+    try:
+        if tokens is None:
+            trees = sqlglot.parse(text, read="spark")  # raises the TokenError
+        else:
+            trees = Dialect.get_or_raise("spark").parser().parse(tokens, text)
     except sqlglot.errors.ParseError as e:
         raise ConditionError(line, _parse_message(e)) from None
     except sqlglot.errors.TokenError as e:
@@ -172,10 +203,10 @@ def _compile_tree(text: str, schema: pa.Schema, line: int) -> CompiledCondition:
         raise ConditionError(line, f"'{_snippet(stray, 40)}' is not allowed", _snippet(stray, 40))
     if not T.is_boolean(result):
         raise ConditionError(line, f"not a true/false condition: {_snippet(tree)}", _snippet(tree))
-    tree = _parenthesize_predicates(tree)
-    spark_sql = tree.sql(dialect="spark")
-    duck_tree = to_duckdb_semantics(tree.copy())
-    duckdb_sql = duck_tree.sql(dialect="duckdb")
+    tree = _parenthesize_predicates(_typed_alike_in_both_engines(tree))
+    spark_sql = tree.sql(dialect="spark", copy=False)  # the Spark generator leaves the tree as it is
+    duck_tree = to_duckdb_semantics(tree)  # the Spark rendering is done: rewrite the tree in place
+    duckdb_sql = duck_tree.sql(dialect="duckdb", copy=False)  # the last use of the tree
     return CompiledCondition(text, spark_sql, duckdb_sql, frozenset(checker.columns))
 
 
@@ -199,6 +230,40 @@ def _unchecked_node(tree):
             continue
         stack.extend(node.iter_expressions())
     return None
+
+
+def _typed_alike_in_both_engines(tree):
+    """Where Spark's own typing of the checked tree differs from DuckDB's, or fails: the shared fix.
+
+    - A decimal literal (``0.5``) is a DOUBLE in both renderings, written as a double literal
+      (``0.5E0``, the shortest form that reads back as the same double in Java and DuckDB). Spark
+      computed a decimal literal with an integer in DECIMAL and DuckDB in DOUBLE: ``0.5 + candid
+      IN (candid)`` was false in Spark (exact) and true in DuckDB (0.5 lost beside a 19-digit
+      candid); ``0.1 + 0.2 = 0.3`` was true in Spark only.
+    - A ``CASE WHEN`` condition of type NULL (``WHEN NULL``, ``WHEN coalesce(NULL, NULL)``) is
+      ``(...) IS TRUE``: Spark's analyzer refuses a VOID there; the meaning is the same (a NULL
+      condition is not taken).
+    """
+    from sqlglot import exp
+
+    for node in list(tree.walk()):
+        if isinstance(node, exp.Literal) and node.is_number and not node.is_int and "type" in node.meta \
+                and "e" not in node.this.lower():
+            node.set("this", _double_text(node.this))
+            node.meta["type"] = T.FLOAT64
+        elif isinstance(node, exp.If) and isinstance(node.parent, exp.Case):
+            t = node.this.meta.get("type")
+            if t is not None and T.is_null(t):
+                condition = exp.Is(this=node.this, expression=exp.true())
+                condition.meta["type"] = condition.expression.meta["type"] = pa.bool_()
+                node.set("this", condition)
+    return tree
+
+
+def _double_text(text: str) -> str:
+    """``19.5`` -> ``19.5E0``: a decimal literal as the double literal both engines read alike."""
+    mantissa, _, exponent = repr(float(text)).partition("e")
+    return f"{mantissa}E{int(exponent or 0)}"
 
 
 def _parenthesize_predicates(tree):
@@ -405,11 +470,9 @@ class _Checker:
             self.fail(f"bad number {text}", text)
         if math.isinf(value):
             self.fail(f"number {text} is out of the DOUBLE range", text)
-        if "e" in text.lower():
-            return T.FLOAT64
-        if sum(ch.isdigit() for ch in text) > 38:
+        if sum(ch.isdigit() for ch in text) > 38 and "e" not in text.lower():
             self.fail(f"number {text[:20]}... has more than 38 digits", text)
-        return T.DECIMAL_LITERAL
+        return T.FLOAT64  # 1.5 too: a DOUBLE in both renderings (_typed_alike_in_both_engines)
 
     def expect_boolean(self, node, scope, where):
         t = self.check(node, scope)
@@ -740,15 +803,12 @@ def _bad_like_escape(pattern: str) -> str | None:
     return None
 
 
-def _arity_problem(text: str, line: int) -> None:
+def _arity_problem(tokens, line: int) -> None:
     """Count each allowed function's arguments as written (sqlglot drops or refuses some)."""
-    import sqlglot
     from sqlglot.tokens import TokenType
 
-    try:
-        tokens = sqlglot.tokenize(text, read="spark")
-    except sqlglot.errors.TokenError:
-        return  # the parser reports it
+    if tokens is None:
+        return  # the text does not tokenize: the parser reports it
     for i, tok in enumerate(tokens[:-1]):
         name = tok.text.lower()
         if name not in FUNCTIONS_BY_NAME or tokens[i + 1].token_type != TokenType.L_PAREN:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pytest
 
@@ -184,3 +186,50 @@ def test_the_field_browser_help_is_the_table():
 def test_parenthesised_arguments_still_refused_when_too_many(text, fragment, ztf_schema):
     with pytest.raises(ConditionError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         compile_conditions([text], ztf_schema)
+
+
+def test_a_decimal_literal_is_a_double_in_both_engines(ztf_schema):
+    """``0.5 + candid IN (candid)``: Spark computed it in DECIMAL (exact: false), DuckDB in DOUBLE
+    (0.5 lost beside a 19-digit candid: true). A decimal literal is now a DOUBLE in both renderings."""
+    big = 1_786_566_974_072_000_001
+    cases = {  # condition -> what DOUBLE arithmetic gives on candid = big (both engines)
+        "0.5 + candid IN (candid)": True,
+        "candid + 0.5 = candid": True,
+        "candid * 1.0 = candid": True,   # big is no double: candid is widened, both sides round alike
+        "candid - 0.25 IN (candid, 1)": True,
+        "0.1 + 0.2 = 0.3": False,        # DECIMAL in Spark was true; DOUBLE in both now
+        "123456789.123456789 * 10 = 1234567891.2345679": True,  # DECIMAL: false
+    }
+    con = duckdb.connect()
+    try:
+        for text, expected in cases.items():
+            c = compile_idempotent(text, ztf_schema)
+            assert not re.search(r"(?<![\w.])\d*\.\d+(?![\dE])", c.spark_sql), c.spark_sql  # no DECIMAL literal left
+            assert not re.search(r"(?<![\w.])\d*\.\d+(?![\dE])", c.duckdb_sql), c.duckdb_sql
+            got = con.execute(f"SELECT ({c.duckdb_sql}) FROM (SELECT {big}::BIGINT AS candid)").fetchone()[0]
+            assert got is expected, (text, got, c.duckdb_sql)
+    finally:
+        con.close()
+    c = compile_conditions(["candidate.magpsf > 19.5 AND candid > 1e3 AND candid < 123456789.123456789"],
+                           ztf_schema)[0]
+    assert "19.5E0" in c.spark_sql and "1e3" in c.spark_sql and "123456789.12345679E0" in c.spark_sql
+
+
+def test_case_when_null_is_rendered_so_that_spark_can_analyse_it(ztf_schema):
+    """``CASE WHEN NULL THEN ...``: Spark's analyzer wants a BOOLEAN there ("NULL" has the type
+    "VOID"); the rendering says ``(NULL) IS TRUE``, the same meaning (a NULL condition is not taken)."""
+    con = duckdb.connect()
+    try:
+        for text, expected in {
+            "CASE WHEN NULL THEN 1 ELSE 2 END > 1": True,
+            "CASE WHEN (NULL) THEN 1 END IS NULL": True,
+            "CASE WHEN coalesce(NULL, NULL) THEN 1 WHEN candid > 0 THEN 3 ELSE 2 END = 3": True,
+        }.items():
+            c = compile_idempotent(text, ztf_schema)
+            assert re.search(r"WHEN \(?(NULL|COALESCE\(NULL, NULL\))\)? IS TRUE THEN", c.spark_sql), c.spark_sql
+            got = con.execute(f"SELECT ({c.duckdb_sql}) FROM (SELECT 5::BIGINT AS candid)").fetchone()[0]
+            assert got is expected, (text, got)
+        c = compile_conditions(["CASE WHEN candid > 0 THEN 1 ELSE 2 END = 1"], ztf_schema)[0]
+        assert "IS TRUE" not in c.spark_sql  # a boolean condition is left as written
+    finally:
+        con.close()

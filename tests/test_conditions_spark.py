@@ -172,6 +172,16 @@ ARITHMETIC = [
     # BETWEEN is two comparisons in Spark, each at its own common type
     "candid * 46116860184273879 NOT BETWEEN candidate.magpsf AND candid * 46116860184273879",
     "candid * 46116860184273879 BETWEEN candidate.magpsf AND 4611686018427387904",
+    # found by the property's Spark layer: Spark could not analyse a NULL WHEN condition ("NULL"
+    # has the type "VOID"), and computed a decimal literal with a BIGINT in DECIMAL (exact) where
+    # DuckDB used DOUBLE (the candids here are small: 1786566974072000000 makes one a real one)
+    "CASE WHEN NULL THEN candidate.fid ELSE 2 END = candidate.fid",
+    "CASE WHEN coalesce(NULL, NULL) THEN 1 WHEN candidate.fid = 1 THEN 3 END = 3",
+    "0.5 + (candid + 1786566974072000000) IN (candid + 1786566974072000000) AND candidate.fid = 1",
+    "candid * 100000000000000000 + 0.5 = candid * 100000000000000000 AND candidate.fid = 2",
+    "candid * 1.5 = candid + candid / 2 AND candidate.fid = 1",
+    "(0.1 + 0.2 = 0.3) = (candidate.fid = 1)",
+    "(candidate.fid * 0.1 * 3 = 0.3 * candidate.fid) = (candidate.fid = 2)",
 ]
 
 

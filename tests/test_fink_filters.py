@@ -67,6 +67,17 @@ def _z_at_abs_mag(target: float, m: float = 31.4 - 2.5 * 4.0) -> float:
     return brentq(lambda z: m - cosmo.distmod(z).value - target, 1e-4, 5)
 
 
+class _ZAtAbsMag:
+    """``_z_at_abs_mag(target)`` in a case table, computed when an alert is built, not when the
+    module is collected (scipy and the root finding cost every collection)."""
+
+    def __init__(self, target: float):
+        self.target = target
+
+    def value(self) -> float:
+        return _z_at_abs_mag(self.target)
+
+
 # the latest earlier r point sets the rate: 20000 nJy one day before 10000 nJy is +0.75 mag/day
 NEW_FADING = {"diaObject.r_psfFluxNdata": 2, "prvDiaSources": _prv(("g", 60999.9, 10.0), ("r", 60999.0, 20000.0))}
 NEW_SLOW = NEW_FADING | {"prvDiaSources": _prv(("r", 60999.0, 20000.0), ("r", 60999.5, 10500.0))}  # 0.11 mag/day
@@ -87,8 +98,8 @@ LSST_CASES = {  # name: (passes, fails) as {dotted field: value} changes of the 
     "extragalactic_new_candidate": (NEW_FADING, NEW_SLOW),
     "fast_transient_gvom": (GVOM, GVOM | {"prvDiaSources": _prv(("r", 60999.0, 14600.0))}),   # 5400 < 5526
     "b_mag_rate_mc_sampling": (MC_FAST, {"prvDiaSources": _prv(("r", 60999.0, 7300.0))}),    # 2700 < 2763
-    "sn_near_galaxy_candidate": (SN_NEAR | {"xm.legacydr8_zphot": _z_at_abs_mag(-13.002)},
-                                 SN_NEAR | {"xm.legacydr8_zphot": _z_at_abs_mag(-12.998)}),
+    "sn_near_galaxy_candidate": (SN_NEAR | {"xm.legacydr8_zphot": _ZAtAbsMag(-13.002)},
+                                 SN_NEAR | {"xm.legacydr8_zphot": _ZAtAbsMag(-12.998)}),
     "extragalactic_svom": ({}, {"misc.firstDiaSourceMjdTaiFink": 60995.0}),
     "most_likely_sn": (MOST_LIKELY, MOST_LIKELY | {"clf.snnSnVsOthers_score": 0.69}),
     "remove_unlikely_transients": ({"diaSource.isNegative": True},
@@ -119,7 +130,7 @@ def _alert(base, changes):
         node = row
         for p in path:
             node = node[p]
-        node[leaf] = value
+        node[leaf] = value.value() if isinstance(value, _ZAtAbsMag) else value
     return row
 
 
