@@ -164,6 +164,50 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+# Ranges beyond the type: (least, most, least excluded); librdkafka refuses timeouts under 1 s.
+BOUNDS = {
+    ("kafka", "timeout_s"): (1, None, False), ("kafka", "partitions"): (1, None, False),
+    ("kafka", "retention_days"): (0, None, True), ("kafka", "schema_copies"): (1, None, False),
+    ("broker", "port"): (0, 65535, False), ("broker", "controller_port"): (0, 65535, False),
+    ("jobs", "small_job_threshold"): (0, None, False), ("jobs", "local_processes"): (0, None, False),
+    ("jobs", "throttle_s"): (0, None, False),
+    **{("quotas", name): (0, None, False) for name in ("alerts_per_job", "bytes_per_job", "running_per_user",
+                                                       "bytes_per_day", "concurrent_jobs")},
+}
+TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _checked(section: str, name: str, annotation: str, value):
+    """``value`` as the field's declared type (str, int, float, bool) within BOUNDS, else one line."""
+    key = f"{section}.{name}"
+    if annotation == "bool":
+        if isinstance(value, bool):
+            return value
+        if str(value).strip().lower() in TRUE + FALSE:
+            return str(value).strip().lower() in TRUE
+        raise UserError(f"{key} must be true or false, got {value!r}")
+    if annotation in ("int", "float"):
+        text = str(value).strip()
+        whole = text.lstrip("+-").isdigit()
+        if isinstance(value, bool) or (annotation == "int" and not whole):
+            raise UserError(f"{key} must be a whole number, got {value!r}")
+        try:
+            number = int(text) if annotation == "int" else float(text)
+        except ValueError:
+            raise UserError(f"{key} must be a number, got {value!r}") from None
+        least, most, excluded = BOUNDS.get((section, name), (None, None, False))
+        if least is not None and (number <= least if excluded else number < least):
+            raise UserError(f"{key} must be {'more than' if excluded else 'at least'} {least}, got {value!r}")
+        if most is not None and number > most:
+            raise UserError(f"{key} must be at most {most}, got {value!r}")
+        return number
+    if annotation == "str":
+        if isinstance(value, (Mapping, list)):
+            raise UserError(f"{key} must be text, got {value!r}")
+        return "" if value is None else str(value)
+    return value
+
+
 def load_settings(config_file: str | os.PathLike | None = None,
                   env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from defaults, an optional YAML file and the environment."""
@@ -182,11 +226,10 @@ def load_settings(config_file: str | os.PathLike | None = None,
 
     def section(cls, key):
         values = raw.get(key) or {}
-        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
-        try:
-            return cls(**known)
-        except TypeError as exc:  # pragma: no cover - defensive
-            raise UserError(f"bad [{key}] configuration: {exc}") from exc
+        if not isinstance(values, Mapping):
+            raise UserError(f"{key} must be a mapping of settings")
+        fields = cls.__dataclass_fields__
+        return cls(**{k: _checked(key, k, fields[k].type, v) for k, v in values.items() if k in fields})
 
     return Settings(
         data_dir=data_dir,
