@@ -62,6 +62,22 @@ def test_every_content_of_every_survey(survey_archives, survey, content):
     _check(values[-1:], schema)
 
 
+@pytest.mark.parametrize("tail_rows", [0, 10**9])
+@pytest.mark.parametrize("survey,content", [("lsst", "full"), ("ztf", "full")])
+def test_row_wise_tail_and_index_passes_give_the_same_table(survey_archives, monkeypatch, survey, content,
+                                                           tail_rows):
+    """Long arrays switch to a row-wise fastavro tail once few messages still hold items: never
+    switching (0) and switching right after the first item (10**9) both equal the oracle."""
+    from engine.archive.reader import list_nights, read_table
+    from kafka_io.consumer import arrow_decoder
+
+    monkeypatch.setattr(arrow_decoder, "TAIL_ROWS", tail_rows)
+    table = read_table(survey_archives / survey, list_nights(survey_archives / survey))
+    schema = output_avro_schema(survey, content)
+    values = encode_batch(project(table, survey, content), schema)
+    _check(values, schema)
+
+
 def test_real_transfer_sample_under_its_own_schema():
     """The real service's schema: ["null", T] unions, named record references, arrays, maps."""
     schema, values, _ = make_values(200)
