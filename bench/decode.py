@@ -66,18 +66,10 @@ def full_values(n: int, survey: str = "ztf", night: dt.date = dt.date(2023, 6, 1
 
 def same_values(a, b) -> bool:
     """Equal schemas and values, NaN equal to NaN (``Table.equals`` says NaN != NaN)."""
-    import math
+    from tests.helpers import nan_comparable
 
-    def plain(v):
-        if isinstance(v, float) and math.isnan(v):
-            return "NaN"
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        return v
-    return a.schema == b.schema and all(a[c].equals(b[c]) or plain(a[c].to_pylist()) == plain(b[c].to_pylist())
-                                        for c in a.column_names)
+    return a.schema == b.schema and all(a[c].equals(b[c]) or nan_comparable(a[c].to_pylist())
+                                        == nan_comparable(b[c].to_pylist()) for c in a.column_names)
 
 
 def jetliner_table(schema: dict, values: list[bytes]):

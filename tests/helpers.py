@@ -743,3 +743,16 @@ def condition_diff_rows(n=400, seed=7) -> list[dict]:
             "year": 2019, "month": 9, "day": rng.choice([3, 4]),
         })
     return rows
+
+
+def nan_comparable(v):
+    """A Python value (from ``to_pylist``) with NaN made equal to NaN, for comparing decoded tables."""
+    import math
+
+    if isinstance(v, float) and math.isnan(v):
+        return "NaN"
+    if isinstance(v, dict):
+        return {k: nan_comparable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [nan_comparable(x) for x in v]
+    return v

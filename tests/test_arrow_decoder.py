@@ -9,28 +9,15 @@ nested data with nulls at every level, and corrupt messages (never a silently wr
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from tests.helpers import fastavro_values, make_values, random_batch
+from tests.helpers import fastavro_values, make_values, nan_comparable, random_batch
 from engine.avro.encoder import encode_batch
 from engine.avro.schema import avro_schema_from_arrow
 from engine import surveys
 from engine.content import CUSTOM, content_options, output_avro_schema, project
 from kafka_io.consumer.arrow_decoder import ArrowDecoder, Corrupt, Unsupported
 from kafka_io.consumer.decode import Decoder
-
-
-def _plain(v):
-    """Python value with NaN made comparable."""
-    if isinstance(v, float) and math.isnan(v):
-        return "NaN"
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
 
 
 def _check(values: list[bytes], schema: dict):
@@ -40,9 +27,9 @@ def _check(values: list[bytes], schema: dict):
     assert got.num_rows == len(values)
     for name in expected.column_names:
         a, b = got[name].to_pylist(), expected[name].to_pylist()
-        if a == b:  # equal lists are equal under _plain too; only NaN (!= itself) needs the slow walk
+        if a == b:  # equal lists are equal under nan_comparable too; only NaN (!= itself) needs the slow walk
             continue
-        bad = [i for i, (x, y) in enumerate(zip(a, b)) if _plain(x) != _plain(y)]
+        bad = [i for i, (x, y) in enumerate(zip(a, b)) if nan_comparable(x) != nan_comparable(y)]
         assert not bad, f"{name}: rows {bad[:5]} differ from fastavro: {a[bad[0]]!r} != {b[bad[0]]!r}"
     return got
 
