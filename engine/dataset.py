@@ -39,21 +39,10 @@ COUNTS_FILE = "class_counts.json"
 
 # ------------------------------------------------------------------------------ spec options
 
-def option_mapping(value, name: str, keys) -> dict | None:
-    """A spec's option mapping (``dataset``, ``xmatch``) checked for shape: None when empty, a
-    one-line UserError when it is not a mapping or has a key outside ``keys``."""
-    if value in (None, {}, ""):
-        return None
-    if not isinstance(value, dict):
-        raise UserError(f"{name} must be a mapping ({', '.join(keys)})")
-    unknown = sorted(set(value) - set(keys))
-    if unknown:
-        raise UserError(f"unknown {name} key(s): {', '.join(unknown)}")
-    return value
-
-
 def check_options(value) -> dict | None:
     """The spec's ``dataset`` mapping, validated (one-line errors); None when nothing is asked."""
+    from engine.query import option_mapping
+
     value = option_mapping(value, "dataset", OPTION_KEYS)
     if value is None:
         return None

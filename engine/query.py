@@ -18,7 +18,6 @@ from engine import surveys
 from engine.errors import UserError
 
 SURVEYS = surveys.NAMES
-MAX_CONDITION_LENGTH = 2000
 
 
 @dataclasses.dataclass
@@ -196,6 +195,19 @@ def _date(value, what: str) -> dt.date:
         raise UserError(f"{what} date {value!r} is not a date (use YYYY-MM-DD)") from None
 
 
+def option_mapping(value, name: str, keys) -> dict | None:
+    """A spec's option mapping (``dataset``, ``xmatch``) checked for shape: None when empty, a
+    one-line UserError when it is not a mapping or has a key outside ``keys``."""
+    if value in (None, {}, ""):
+        return None
+    if not isinstance(value, dict):
+        raise UserError(f"{name} must be a mapping ({', '.join(keys)})")
+    unknown = sorted(set(value) - set(keys))
+    if unknown:
+        raise UserError(f"unknown {name} key(s): {', '.join(unknown)}")
+    return value
+
+
 def _condition(value, number: int) -> str:
     if not isinstance(value, str):
         raise UserError(f"condition {number} must be a string, got {type(value).__name__}")
@@ -204,8 +216,10 @@ def _condition(value, number: int) -> str:
         text = text[:-1].rstrip()
     if ";" in text:
         raise UserError(f"condition {number}: ';' is not allowed inside a condition")
-    if len(text) > MAX_CONDITION_LENGTH:
-        raise UserError(f"condition {number} is longer than {MAX_CONDITION_LENGTH} characters")
+    from engine.conditions import MAX_LENGTH
+
+    if len(text) > MAX_LENGTH:
+        raise UserError(f"condition {number} is longer than {MAX_LENGTH} characters")
     return text
 
 

@@ -56,7 +56,7 @@ def position_fields(survey: str) -> tuple[str, str, str]:
 
 def check_options(value) -> dict | None:
     """The spec's ``xmatch`` mapping, validated for shape (the file is read at planning)."""
-    from engine.dataset import option_mapping
+    from engine.query import option_mapping
 
     value = option_mapping(value, "xmatch", OPTION_KEYS)
     if value is None:
@@ -411,6 +411,7 @@ def match_positions(batches, options: dict):
 
     schema = pa.schema([("ra", pa.float64()), ("dec", pa.float64()), (ID_COLUMN, pa.string()),
                         (SEP_COLUMN, pa.float64())])
+
     def matched(chunk):
         index = index_for(options)
         ra = np.concatenate([np.asarray(b.column(0).fill_null(float("nan")), dtype=float) for b in chunk])

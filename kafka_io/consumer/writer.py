@@ -25,8 +25,7 @@ from kafka_io.consumer.offsets import TMP_PREFIX, TMP_SUFFIX, file_name
 NULL_FOLDER = "__HIVE_DEFAULT_PARTITION__"
 JD_UNIX_EPOCH = 2440587.5
 MJD_UNIX_EPOCH = 40587.0
-EPOCHS = {"jd": JD_UNIX_EPOCH, "mjd": MJD_UNIX_EPOCH}
-# The (struct, field, unit, survey) tried in order to partition by time: engine.surveys.time_columns.
+EPOCHS = {"jd": JD_UNIX_EPOCH, "mjd": MJD_UNIX_EPOCH}  # of the units in engine.surveys.time_columns()
 
 
 def _time_missing() -> str:
@@ -39,7 +38,6 @@ def _segment(value) -> str:
     if value is None:
         return NULL_FOLDER
     return quote(str(value), safe=" ()+,;:!'*&$@[]~")
-
 
 
 def _zigzag(n: int) -> bytes:
