@@ -320,9 +320,10 @@ class _Repeated(_Node):
             if int(c.max()) > ctx.max_items:
                 raise Corrupt("block count larger than the message")
             for j in range(int(c.max())):
-                rows = active[c > j]
+                more = c > j
+                rows = active[more]
                 if self.tail is not None and j and len(rows) <= TAIL_ROWS:
-                    self._read_tail(ctx, rows, c[c > j] - j, pos, items, rows_seen, ranks, counts)
+                    self._read_tail(ctx, rows, c[more] - j, pos, items, rows_seen, ranks, counts)
                     break
                 q = pos[rows]
                 if self.key is not None:
