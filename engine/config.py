@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -30,8 +30,8 @@ ENV_PREFIX = "FINK_TRANSFER_"
 @dataclass(frozen=True)
 class KafkaSettings:
     bootstrap_servers: str = ""
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str = ""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"] = ""
     sasl_username: str = ""
     sasl_password: str = ""
     ssl_ca_location: str = ""
@@ -49,7 +49,7 @@ class BrokerSettings:
     controller_port: int = 29093
     heap: str = "1g"
     kafka_libs: str = ""
-    security: str = "none"
+    security: Literal["none", "scram"] = "none"
     admin_user: str = "admin"
     admin_password: str = ""
     retention_check_ms: int = 300_000
@@ -177,9 +177,18 @@ BOUNDS = {
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
-def _checked(section: str, name: str, annotation: str, value):
-    """``value`` as the field's declared type (str, int, float, bool) within BOUNDS, else one line."""
+def _checked(section: str, name: str, hint, value):
+    """``value`` as the field's declared type (str, int, float, bool, or one of a ``Literal``'s
+    choices, matched in any case) within BOUNDS, else one line naming the key."""
     key = f"{section}.{name}"
+    annotation = getattr(hint, "__name__", "")
+    if get_origin(hint) is Literal:
+        choices = get_args(hint)
+        spelled = {str(c).lower(): c for c in choices}.get(str("" if value is None else value).strip().lower())
+        if spelled is None:
+            shown = ", ".join(c for c in choices if c) + (" (or empty)" if "" in choices else "")
+            raise UserError(f"{key} must be one of {shown}, got {value!r}")
+        return spelled
     if annotation == "bool":
         if isinstance(value, bool):
             return value
@@ -228,8 +237,8 @@ def load_settings(config_file: str | os.PathLike | None = None,
         values = raw.get(key) or {}
         if not isinstance(values, Mapping):
             raise UserError(f"{key} must be a mapping of settings")
-        fields = cls.__dataclass_fields__
-        return cls(**{k: _checked(key, k, fields[k].type, v) for k, v in values.items() if k in fields})
+        hints = get_type_hints(cls)
+        return cls(**{k: _checked(key, k, hints[k], v) for k, v in values.items() if k in hints})
 
     return Settings(
         data_dir=data_dir,

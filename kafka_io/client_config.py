@@ -16,10 +16,12 @@ def base_config(settings: Settings) -> dict:
     service connects as the broker's admin user (the one that owns topics and ACLs).
     """
     kafka = settings.kafka
+    # log_level 0: librdkafka's own stderr log (one "Connection refused" line per retry, ~190 in
+    # a 10 s timeout) would drown the one-line errors; failures reach us as exceptions and callbacks.
     if settings.embedded_broker and settings.broker.security == "scram" and not kafka.sasl_username:
         from kafka_io.broker import EmbeddedBroker
-        return EmbeddedBroker.from_settings(settings).client_config()
-    conf = {"bootstrap.servers": settings.bootstrap_servers}
+        return {**EmbeddedBroker.from_settings(settings).client_config(), "log_level": 0}
+    conf = {"bootstrap.servers": settings.bootstrap_servers, "log_level": 0}
     if kafka.security_protocol and kafka.security_protocol.upper() != "PLAINTEXT":
         conf["security.protocol"] = kafka.security_protocol
     if kafka.sasl_mechanism:

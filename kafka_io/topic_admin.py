@@ -9,21 +9,28 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 
-def topic_rows(settings, read_manifests: bool = True) -> list[dict]:
-    """One dict per data topic: topic, survey, created, expires, status, total, partitions."""
+def cluster_metadata(admin, settings):
+    """The cluster's topic metadata, or BrokerUnavailable in one line when it does not answer."""
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
 
     from engine.errors import BrokerUnavailable
+
+    try:
+        return admin.list_topics(timeout=settings.kafka.timeout_s)
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"Kafka broker at {settings.bootstrap_servers} is not reachable") from exc
+
+
+def topic_rows(settings, read_manifests: bool = True) -> list[dict]:
+    """One dict per data topic: topic, survey, created, expires, status, total, partitions."""
+    from confluent_kafka.admin import AdminClient
+
     from kafka_io.client_config import base_config
     from kafka_io.manifest import read_manifest
     from kafka_io.topics import TOPIC_PREFIX, is_side_topic, parse_topic_name
 
     conf = base_config(settings)
-    try:
-        md = AdminClient(conf).list_topics(timeout=settings.kafka.timeout_s)
-    except KafkaException as exc:
-        raise BrokerUnavailable(f"Kafka broker at {settings.bootstrap_servers} is not reachable") from exc
+    md = cluster_metadata(AdminClient(conf), settings)
     rows = []
     for name, meta in sorted(md.topics.items()):
         if not name.startswith(TOPIC_PREFIX) or is_side_topic(name):
@@ -54,7 +61,7 @@ def delete_topic(settings, topic: str) -> list[str]:
     from kafka_io.topics import manifest_topic, schema_topic
 
     admin = AdminClient(base_config(settings))
-    existing = set(admin.list_topics(timeout=settings.kafka.timeout_s).topics)
+    existing = set(cluster_metadata(admin, settings).topics)
     if topic not in existing:
         raise UnknownTopic(f"topic {topic} does not exist on {settings.bootstrap_servers}")
     names = [t for t in (topic, schema_topic(topic), manifest_topic(topic)) if t in existing]

@@ -4,7 +4,8 @@ Plain helpers live in ``tests/helpers.py``.
 
 Tests talk to the real broker, never to a mock. The layer markers (``broker``, ``spark``,
 ``e2e``) follow from the fixtures a test uses (``pytest_collection_modifyitems``), so
-``pytest -m "not broker and not spark and not e2e"`` is the unit layer.
+``pytest -m "not broker and not spark and not e2e"`` is the unit layer, which then runs on every
+core (pytest-xdist, ``pytest_cmdline_main`` below); ``-n 0`` keeps it serial.
 """
 
 from __future__ import annotations
@@ -18,16 +19,22 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.helpers import ELASTICC_NIGHTS, ELASTICC_PER_NIGHT, ELASTICC_START, LSST_NIGHTS, LSST_PER_NIGHT, \
+from tests.helpers import LAYER_FIXTURES, ELASTICC_NIGHTS, ELASTICC_PER_NIGHT, ELASTICC_START, LSST_NIGHTS, LSST_PER_NIGHT, \
     LSST_START, REFERENCE, SERVICE_SPEC, ZTF_NIGHTS, \
-    ZTF_PER_NIGHT, ZTF_START, app_environment, ensure_archive, install_users, point_settings_at
+    ZTF_PER_NIGHT, ZTF_START, app_environment, ensure_archive, install_users, point_settings_at, unit_layer_workers
 
-# A test using any of these fixtures (directly or through another fixture) gets the marker.
-LAYER_FIXTURES = {
-    "broker": {"broker", "private_broker", "scram_broker", "cluster", "kafka_jars"},
-    "spark": {"spark", "spark_job_env", "spark_non_ansi"},
-    "e2e": {"chromium_page", "installed_wheel"},
-}
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """The unit layer alone gets one pytest-xdist worker per core (2 cores: 69 s -> 40 s)."""
+    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("xdist") \
+            or config.getoption("collectonly") or config.getoption("usepdb"):
+        return
+    workers = unit_layer_workers(config.getoption("markexpr"), config.getoption("numprocesses"),
+                                 len(os.sched_getaffinity(0)))
+    if workers:
+        config.option.numprocesses, config.option.dist = workers, "load"
+        config.option.tx = ["popen"] * workers
 
 
 def pytest_collection_modifyitems(config, items):

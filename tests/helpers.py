@@ -39,6 +39,34 @@ ELASTICC_START, ELASTICC_NIGHTS, ELASTICC_PER_NIGHT = "2023-11-27", 3, 60
 MONTH_START, MONTH_NIGHTS, MONTH_PER_NIGHT = dt.date(2022, 6, 1), 30, 300
 
 
+# A test using any of these fixtures (directly or through another fixture) gets the marker.
+LAYER_FIXTURES = {
+    "broker": {"broker", "private_broker", "scram_broker", "cluster", "kafka_jars"},
+    "spark": {"spark", "spark_job_env", "spark_non_ansi"},
+    "e2e": {"chromium_page", "installed_wheel"},
+}
+LAYERS = tuple(LAYER_FIXTURES)
+
+
+def unit_layer_workers(markexpr: str, numprocesses, cpus: int) -> int:
+    """pytest-xdist workers for a run: one per core when ``-m`` keeps unmarked tests and drops each
+    of LAYERS (the unit layer alone) and ``-n`` was not given; else 0, serial. Why serial for the
+    rest: the whole suite shares one broker per session, and its Spark and browser tests would
+    fight over the cores."""
+    from _pytest.mark.expression import Expression
+
+    if numprocesses is not None or cpus < 2 or not markexpr:
+        return 0
+    try:
+        expr = Expression.compile(markexpr)
+    except Exception:  # noqa: BLE001 - pytest itself reports a bad -m expression
+        return 0
+    keeps = lambda marks: expr.evaluate(lambda name, **_: name in marks)  # noqa: E731
+    if not keeps(set()) or any(keeps({layer}) for layer in LAYERS):
+        return 0
+    return cpus
+
+
 def ensure_archive(settings, survey: str, start: str, nights: int, per_night: int) -> Path:
     """A synthetic archive with its statistics index, made by the project's own generator."""
     import datetime as dt

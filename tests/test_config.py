@@ -47,3 +47,34 @@ def test_the_cli_says_it_in_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "cli", "topics", "list"], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "kafka.timeout_s" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("KAFKA__SECURITY_PROTOCOL", "SASL-SSL", "kafka.security_protocol must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
+    ("KAFKA__SASL_MECHANISM", "SCRAM", "kafka.sasl_mechanism must be one of"),
+    ("BROKER__SECURITY", "sasl", "broker.security must be one of none, scram"),
+])
+def test_a_value_outside_its_choices_is_one_line_naming_the_key(tmp_path, key, value, message):
+    """Before, a misspelt protocol reached librdkafka and came back as 'broker not reachable'."""
+    with pytest.raises(UserError, match=message.replace(".", r"\.")):
+        load_settings(env=_env(tmp_path, **{key: value}))
+
+
+def test_choices_are_read_in_any_case_and_kept_in_the_spelling_librdkafka_documents(tmp_path):
+    s = load_settings(env=_env(tmp_path, KAFKA__SECURITY_PROTOCOL="sasl_ssl", KAFKA__SASL_MECHANISM="scram-sha-512",
+                               BROKER__SECURITY="SCRAM"))
+    assert (s.kafka.security_protocol, s.kafka.sasl_mechanism, s.broker.security) == \
+        ("SASL_SSL", "SCRAM-SHA-512", "scram")
+    assert load_settings(env=_env(tmp_path)).kafka.sasl_mechanism == ""
+
+
+@pytest.mark.parametrize("command", [["topics", "list"], ["topics", "delete", "ftransfer_ztf_2026-12-01_1"]])
+def test_a_broker_that_is_down_is_one_line_without_librdkafka_logs(tmp_path, command):
+    """The embedded broker configured but not running: librdkafka printed ~190 'Connection
+    refused' lines on stderr before our own message."""
+    from kafka_io.broker import free_port
+
+    env = dict(os.environ, **_env(tmp_path, BROKER__PORT=str(free_port()), KAFKA__TIMEOUT_S="1"))
+    r = subprocess.run([sys.executable, "-m", "cli", *command], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not reachable" in r.stderr, r.stderr

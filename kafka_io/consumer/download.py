@@ -223,8 +223,8 @@ def _run(options, settings, stdout, status) -> dict:
 
     topic = options.topic
     conn = resolve_connection(options, settings)
-    if not options.verbose:  # librdkafka's own connection logs would bury our one-line errors
-        conn.conf.setdefault("log_level", 0)
+    # librdkafka's own connection logs would bury our one-line errors; -verbose shows them.
+    conn.conf["log_level"] = 6 if options.verbose else 0
     timeout = min(conn.maxtimeout, 10.0)
     partitions = _check_topic(conn.conf, topic, timeout)
     schema_json = read_schema(conn.conf, topic, max(timeout, 5.0))
