@@ -62,6 +62,8 @@ class SparkSettings:
     driver_memory: str = "2g"
     executor_memory: str = "2g"
     conf: Mapping[str, Any] = field(default_factory=dict)
+    class_sharing: bool = True    # local jobs map the JVM classes of an earlier job (engine/job/jvm_classes.py)
+    class_archive_dir: str = ""   # empty = $XDG_CACHE_HOME (or ~/.cache)/fink-transfer/jvm-classes
 
 
 @dataclass(frozen=True)

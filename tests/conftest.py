@@ -24,6 +24,11 @@ from tests.helpers import LAYER_FIXTURES, ELASTICC_NIGHTS, ELASTICC_PER_NIGHT, E
     ZTF_PER_NIGHT, ZTF_START, app_environment, ensure_archive, install_users, point_settings_at, unit_layer_workers
 
 
+# Jobs' JVMs do not share classes (engine/job/jvm_classes.py) unless a test asks: the first job
+# of a session would record them (about 20 s more), whichever test that happens to be.
+os.environ.setdefault("FINK_TRANSFER_SPARK__CLASS_SHARING", "false")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config):
     """The unit layer alone gets one pytest-xdist worker per core (2 cores: 69 s -> 40 s)."""

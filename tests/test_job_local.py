@@ -181,3 +181,35 @@ def test_elasticc_job_then_download_partitioned_by_classid(settings_env, tmp_pat
     assert len(df) == total and df["alertId"].is_unique
     assert {p.name for p in out.iterdir() if p.is_dir()} <= {"classId=111", "classId=212"}
     assert (df["diaSource"].map(lambda s: s["psFlux"]) > 0).all()
+
+
+def test_an_engine_that_fails_its_analysis_leaves_no_topic(job_env, monkeypatch):
+    """The topics and the schema go out while the engine prepares (engine/job/runner.py); when its
+    analysis fails, the job deletes them again: no data, no topic, a failed status."""
+    from confluent_kafka.admin import AdminClient
+
+    from engine.job import runner
+    from engine.job.store import create_job
+    from kafka_io.topics import manifest_topic, schema_topic
+
+    class FailsItsAnalysis:
+        def __init__(self, settings, plan, ctx, log=print, **_):
+            self.closed = False
+
+        def prepare(self):
+            time.sleep(0.5)  # the announcement is under way meanwhile
+            raise runner.UserError("no such field: candidate.magpsff")
+
+        def close(self):
+            self.closed = True
+
+    made = []
+    monkeypatch.setattr(runner, "make_engine", lambda *a, **k: made.append(FailsItsAnalysis(*a[:3])) or made[-1])
+    rec = create_job(job_env, {"survey": "ztf", "start": "2021-11-22", "stop": "2021-11-22"}, engine="local")
+    assert runner.run_job(job_env, rec.job_id) == 1
+    after = load_job(job_env, rec.job_id)
+    assert after.state == "failed" and "magpsff" in after.error and "nothing was published" in after.error
+    assert made and made[0].closed
+    topics = AdminClient(base_config(job_env)).list_topics(timeout=10).topics
+    assert not {rec.topic, schema_topic(rec.topic), manifest_topic(rec.topic)} & set(topics)
+    assert "Sending the schema to Kafka" in read_log(job_env, rec.job_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 
 import fastavro
 import pyarrow.dataset as ds
@@ -102,3 +103,24 @@ def test_spark_job_on_local_standalone_cluster(spark_job_env, small_archive, tmp
     manifest = read_manifest(base_config(spark_job_env), topic)
     assert manifest.status == "done" and manifest.total == len(expected)
     assert _candids(spark_job_env, topic) == sorted(expected.index)
+
+
+def test_a_job_maps_the_jvm_classes_an_earlier_job_recorded(spark_job_env, small_archive, tmp_path, monkeypatch):
+    """engine/job/jvm_classes.py: the first local job records its JVM's classes into an archive,
+    put in place only once the JVM has exited cleanly; the next maps it and publishes the same."""
+    folder = tmp_path / "jvm-classes"
+    monkeypatch.setenv("FINK_TRANSFER_SPARK__CLASS_SHARING", "true")
+    monkeypatch.setenv("FINK_TRANSFER_SPARK__CLASS_ARCHIVE_DIR", str(folder))
+    first = wait_job(spark_job_env, launch_job(spark_job_env, SPEC, engine="spark").job_id, timeout=400)
+    assert first.state == "done", first.error
+    assert "JVM classes: recording" in read_log(spark_job_env, first.job_id)
+    deadline = time.monotonic() + 120  # the JVM writes the archive after the status
+    while not any(folder.glob("*.jsa")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [p.suffix for p in folder.iterdir()] == [".jsa"], list(folder.iterdir())
+
+    second = wait_job(spark_job_env, launch_job(spark_job_env, SPEC, engine="spark").job_id, timeout=400)
+    assert second.state == "done", second.error
+    assert "JVM classes: mapped" in read_log(spark_job_env, second.job_id)
+    assert second.published == first.published > 10
+    assert _candids(spark_job_env, second.topic) == _candids(spark_job_env, first.topic)

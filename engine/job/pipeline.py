@@ -13,7 +13,6 @@ A :class:`JobContext` is plain data (picklable), so Spark ships it to executors 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 

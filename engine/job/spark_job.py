@@ -32,8 +32,9 @@ def is_local_master(master: str) -> bool:
 LOCAL_JVM_OPTIONS = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 
 
-def spark_session(settings, master: str, app_name: str = "fink-transfer"):
-    """A SparkSession bound to loopback (local) with the safety settings above."""
+def spark_session(settings, master: str, app_name: str = "fink-transfer", jvm_options: str = ""):
+    """A SparkSession bound to loopback (local) with the safety settings above; ``jvm_options``
+    go to a local master's JVM after LOCAL_JVM_OPTIONS (class sharing, engine.job.jvm_classes)."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
     # pyspark picks the workers' interpreter from this variable (default: python3 on PATH).
@@ -61,7 +62,7 @@ def spark_session(settings, master: str, app_name: str = "fink-transfer"):
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
     if master.startswith("local"):
-        conf["spark.driver.extraJavaOptions"] = LOCAL_JVM_OPTIONS
+        conf["spark.driver.extraJavaOptions"] = f"{LOCAL_JVM_OPTIONS} {jvm_options}".strip()
     conf.update({str(k): str(v) for k, v in (settings.spark.conf or {}).items()})
     if not master.startswith("local"):
         ship_project(conf, settings)
@@ -199,21 +200,66 @@ def join_matches(keyed, options: dict):
     return fewer_tasks(joined, like=keyed)  # the streamed side keeps the scan's partitions
 
 
+def open_session(settings, master: str):
+    """(SparkSession, class archive its JVM records or None): a local master shares the JVM
+    classes of earlier jobs (engine.job.jvm_classes)."""
+    from engine.job.jvm_classes import sharing_options
+
+    shared, recording = "", None
+    if master.startswith("local"):
+        shared, recording = sharing_options(settings, LOCAL_JVM_OPTIONS)
+    return spark_session(settings, master, jvm_options=shared), recording
+
+
+def start_session(settings, master: str):
+    """:func:`open_session` in a thread, so the JVM starts while the job plans (a Future).
+
+    Why: planning (imports, the catalogue and its overlap check) and the JVM's start-up are
+    both a few seconds of one core each; on the cross-match bench they ran one after the other.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start")
+    future = pool.submit(open_session, settings, master)
+    pool.shutdown(wait=False)
+    return future
+
+
+def close_session(spark, recording) -> None:
+    """Stop the session; then, if its JVM recorded classes, end the JVM so the archive is kept."""
+    try:
+        spark.stop()
+    finally:
+        if recording is not None:
+            from engine.job.jvm_classes import finish_recording
+
+            finish_recording(recording)
+
+
 class SparkJob:
-    def __init__(self, settings, plan, ctx, master: str | None = None, log=print):
+    def __init__(self, settings, plan, ctx, master: str | None = None, log=print, session=None):
         self.settings = settings
         self.plan = plan
         self.ctx = ctx
         self.master = master or settings.spark.master
         self.log = log
+        self.session = session  # a start_session() Future begun before planning, or None
         self.spark = None
         self.df = None
+        self.recording = None  # the class archive this job's JVM records (engine.job.jvm_classes)
         if not is_local_master(self.master):
             ctx.job_dir = ""  # executors elsewhere cannot write the progress file
 
     def prepare(self) -> None:
         """Start Spark, read, filter, and force analysis (field typos fail here, before publishing)."""
-        self.spark = spark_session(self.settings, self.master)
+        if self.session is not None:
+            self.spark, self.recording = self.session.result()
+        else:
+            self.spark, self.recording = open_session(self.settings, self.master)
+        if self.recording is not None:
+            self.log("JVM classes: recording them for later jobs (this job only; engine/job/jvm_classes.py)")
+        elif "SharedArchiveFile" in self.spark.sparkContext.getConf().get("spark.driver.extraJavaOptions", ""):
+            self.log("JVM classes: mapped from the archive of an earlier job")
         df = read_nights(self.spark, self.plan.archive_dir, self.plan.nights, self.plan.columns)
         for cond in self.plan.engine_conditions:
             df = df.filter(cond)
@@ -255,8 +301,9 @@ class SparkJob:
         return [WorkerReport.from_rows(row.asDict() for row in rows)]
 
     def close(self) -> None:
+        if self.spark is None and self.session is not None:  # failed before prepare took it
+            self.spark, self.recording = self.session.result()
+        self.session = None
         if self.spark is not None:
-            try:
-                self.spark.stop()
-            finally:
-                self.spark = None
+            spark, recording, self.spark, self.recording = self.spark, self.recording, None, None
+            close_session(spark, recording)
