@@ -11,7 +11,7 @@ import sys
 from tqdm import tqdm
 
 
-def progress_bar(total: int | None, label: str, unit: str = "alerts", stream=None) -> tqdm:
+def progress_bar(total: int | None, label: str, unit: str = " alerts", stream=None) -> tqdm:
     """A bar redrawn at most four times a second; its final state stays on screen (and in logs)."""
     return tqdm(total=total, desc=label, unit=unit, file=stream or sys.stderr, mininterval=0.25,
                 dynamic_ncols=True, leave=True)

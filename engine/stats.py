@@ -109,7 +109,7 @@ def build_index(archive_dir, progress: bool = False) -> Path:
     nights = layout.require_archive(archive_dir)
     survey = layout.detect_survey(archive_dir)
     tns = load_tns_catalog(archive_dir)
-    bar = progress_bar(len(nights), "index", unit="nights") if progress else None
+    bar = progress_bar(len(nights), "index", unit=" nights") if progress else None
     parts = []
     for night in nights:
         parts.append(night_stats(archive_dir, night, survey, tns))

@@ -89,3 +89,11 @@ def test_a_clean_exit_puts_the_archive_in_place_and_removes_older_keys(tmp_path,
 def test_the_engine_is_known_before_planning_only_when_the_record_tells(engine, estimated, known):
     rec = SimpleNamespace(engine=engine, estimated=estimated)
     assert known_engine(_settings("unused"), rec) == known
+
+
+def test_while_another_live_process_records_a_job_neither_records_nor_maps(tmp_path):
+    key = jvm_classes.archive_key("-XX:+UseSerialGC")
+    (tmp_path / f"{key}.{os.getppid()}.recording").write_bytes(b"being written")
+    assert jvm_classes.sharing_options(_settings(tmp_path), "-XX:+UseSerialGC") == ("", None)
+    _options, recording = jvm_classes.sharing_options(_settings(tmp_path), "-XX:+UseG1GC")
+    assert recording is not None  # a recording of another key does not hold this one back

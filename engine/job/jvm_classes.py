@@ -56,8 +56,10 @@ def archive_key(jvm_options: str) -> str | None:
 def sharing_options(settings, jvm_options: str) -> tuple[str, Path | None]:
     """(JVM options to add, temporary archive being recorded or None).
 
-    The archive of this key when it exists, else a recording into a file of this process; a
-    folder that cannot be written means no sharing (the job runs as before).
+    The archive of this key when it exists, else a recording into a file of this process, unless
+    a live process records already (one recorder at a time: a job started while the first one's
+    JVM still wrote the archive recorded as well, and paid for it); a folder that cannot be
+    written means no sharing (the job runs as before).
     """
     folder = archive_dir(settings)
     key = archive_key(jvm_options) if folder is not None else None
@@ -73,6 +75,8 @@ def sharing_options(settings, jvm_options: str) -> tuple[str, Path | None]:
     if not os.access(folder, os.W_OK):
         return "", None
     _forget_abandoned(folder)
+    if any(folder.glob(f"{key}.*.recording")):  # another job records (or its JVM still writes)
+        return "", None
     recording = folder / f"{key}.{os.getpid()}.recording"
     return f"-XX:ArchiveClassesAtExit={recording} -Xlog:cds=off -Xlog:cds+dynamic=off", recording
 
