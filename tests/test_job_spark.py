@@ -107,7 +107,8 @@ def test_spark_job_on_local_standalone_cluster(spark_job_env, small_archive, tmp
 
 def test_a_job_maps_the_jvm_classes_an_earlier_job_recorded(spark_job_env, small_archive, tmp_path, monkeypatch):
     """engine/job/jvm_classes.py: the first local job records its JVM's classes into an archive,
-    put in place only once the JVM has exited cleanly; the next maps it and publishes the same."""
+    put in place only once the JVM has exited cleanly; the next maps it and publishes the same;
+    a damaged archive is deleted and the job starts without it."""
     folder = tmp_path / "jvm-classes"
     monkeypatch.setenv("FINK_TRANSFER_SPARK__CLASS_SHARING", "true")
     monkeypatch.setenv("FINK_TRANSFER_SPARK__CLASS_ARCHIVE_DIR", str(folder))
@@ -124,3 +125,14 @@ def test_a_job_maps_the_jvm_classes_an_earlier_job_recorded(spark_job_env, small
     assert "JVM classes: mapped" in read_log(spark_job_env, second.job_id)
     assert second.published == first.published > 10
     assert _candids(spark_job_env, second.topic) == _candids(spark_job_env, first.topic)
+
+    # A damaged archive (a JVM mapping a truncated one dies with SIGBUS) is dropped, the job runs.
+    archive = next(folder.glob("*.jsa"))
+    archive.chmod(0o644)
+    with open(archive, "r+b") as fh:
+        fh.truncate(archive.stat().st_size // 3)
+    third = wait_job(spark_job_env, launch_job(spark_job_env, SPEC, engine="spark").job_id, timeout=400)
+    assert third.state == "done", (third.error, read_log(spark_job_env, third.job_id)[-2000:])
+    assert "JVM classes: not shared this time" in read_log(spark_job_env, third.job_id)
+    assert third.published == first.published and not archive.exists()
+    assert list(folder.glob("hs_err_pid*.log")), "the crash report of the JVM that died stays beside the archives"

@@ -67,7 +67,10 @@ def sharing_options(settings, jvm_options: str) -> tuple[str, Path | None]:
         return "", None
     final = folder / f"{key}{SUFFIX}"
     if final.is_file():
-        return f"-XX:SharedArchiveFile={final} -Xshare:auto -Xlog:cds=off -Xlog:cds+dynamic=off", None
+        # ErrorFile: if the archive is damaged the JVM dies (SIGBUS); its crash report goes here,
+        # not into the job's working directory.
+        return (f"-XX:SharedArchiveFile={final} -Xshare:auto -Xlog:cds=off -Xlog:cds+dynamic=off "
+                f"-XX:ErrorFile={folder / 'hs_err_pid%p.log'}"), None
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -79,6 +82,13 @@ def sharing_options(settings, jvm_options: str) -> tuple[str, Path | None]:
         return "", None
     recording = folder / f"{key}.{os.getpid()}.recording"
     return f"-XX:ArchiveClassesAtExit={recording} -Xlog:cds=off -Xlog:cds+dynamic=off", recording
+
+
+def forget_archive(settings, jvm_options: str) -> None:
+    """Delete the archive of this key (the JVM could not start with it); the next job records anew."""
+    folder, key = archive_dir(settings), archive_key(jvm_options)
+    if folder is not None and key is not None:
+        (folder / f"{key}{SUFFIX}").unlink(missing_ok=True)
 
 
 def _forget_abandoned(folder: Path) -> None:

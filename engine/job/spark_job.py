@@ -203,12 +203,19 @@ def join_matches(keyed, options: dict):
 def open_session(settings, master: str):
     """(SparkSession, class archive its JVM records or None): a local master shares the JVM
     classes of earlier jobs (engine.job.jvm_classes)."""
-    from engine.job.jvm_classes import sharing_options
+    from engine.job.jvm_classes import forget_archive, sharing_options
 
     shared, recording = "", None
     if master.startswith("local"):
         shared, recording = sharing_options(settings, LOCAL_JVM_OPTIONS)
-    return spark_session(settings, master, jvm_options=shared), recording
+    try:
+        return spark_session(settings, master, jvm_options=shared), recording
+    except Exception:
+        if recording is not None or "SharedArchiveFile" not in shared:
+            raise
+    # A JVM that dies mapping the archive (a damaged file: SIGBUS) would fail every later job too.
+    forget_archive(settings, LOCAL_JVM_OPTIONS)
+    return spark_session(settings, master), None
 
 
 def start_session(settings, master: str):
@@ -260,6 +267,8 @@ class SparkJob:
             self.log("JVM classes: recording them for later jobs (this job only; engine/job/jvm_classes.py)")
         elif "SharedArchiveFile" in self.spark.sparkContext.getConf().get("spark.driver.extraJavaOptions", ""):
             self.log("JVM classes: mapped from the archive of an earlier job")
+        elif self.master.startswith("local") and self.settings.spark.class_sharing:
+            self.log("JVM classes: not shared this time (another job records them, or the archive was unusable)")
         df = read_nights(self.spark, self.plan.archive_dir, self.plan.nights, self.plan.columns)
         for cond in self.plan.engine_conditions:
             df = df.filter(cond)
