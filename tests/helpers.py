@@ -452,16 +452,36 @@ def official_transfer(topic: str, bootstrap: str, home: Path, outdir: Path, time
                   file=sys.stderr)
 
 
-def finkctl_transfer_as(topic, user, password, group, servers, outdir):
-    """The official CLI with the user's v12 credentials file (a password key added)."""
+def finkctl_transfer_as(topic, user, password, group, servers, outdir, timeout: float = 120, attempts: int = 2):
+    """The official CLI with the user's v12 credentials file (a password key added).
+
+    A hung attempt is killed with its forked consumers and redone from scratch (an empty folder,
+    group ``<group>_retry<n>``, still under the user's group prefix): the client's racy exit of
+    :func:`official_transfer` also struck here once, after all 10 alerts were written.
+    """
+    import shutil
+
     home = outdir.parent / f"finkctl-home-{user}"
     (home / ".finkclient").mkdir(parents=True, exist_ok=True)
-    (home / ".finkclient" / "ztf_credentials.yml").write_text(
-        f"survey: ztf\nusername: {user}\npassword: {password}\ngroupid: {group}\nservers: '{servers}'\n"
-        f"maxtimeout: 3\n")
-    return subprocess.run([str(Path(sys.executable).parent / "finkctl"), "transfer", "-survey", "ztf", "-topic", topic,
-                           "-outdir", str(outdir), "-maxtimeout", "3"], env=dict(os.environ, HOME=str(home)),
-                          cwd=str(home), capture_output=True, text=True, timeout=120)
+    for attempt in range(1, attempts + 1):
+        gid = group if attempt == 1 else f"{group}_retry{attempt}"
+        (home / ".finkclient" / "ztf_credentials.yml").write_text(
+            f"survey: ztf\nusername: {user}\npassword: {password}\ngroupid: {gid}\nservers: '{servers}'\n"
+            f"maxtimeout: 3\n")
+        shutil.rmtree(outdir, ignore_errors=True)
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "finkctl"), "transfer", "-survey", "ztf", "-topic",
+                                 topic, "-outdir", str(outdir), "-maxtimeout", "3"], env=dict(os.environ, HOME=str(home)),
+                                cwd=str(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+            return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _err = proc.communicate()
+            if attempt == attempts:
+                raise
+            print(f"finkctl attempt {attempt} hung after {timeout:.0f} s; stdout tail: {out[-500:]!r}", file=sys.stderr)
 
 
 def consume_all(settings, topic: str) -> list[bytes]:
