@@ -426,9 +426,7 @@ def official_transfer(topic: str, bootstrap: str, home: Path, outdir: Path, time
     """
     import shutil
 
-    env = dict(os.environ, HOME=str(home))
-    finkctl = Path(sys.executable).parent / "finkctl"
-    for attempt in range(1, attempts + 1):
+    def attempt_args(attempt):
         creds = home / ".finkclient"
         creds.mkdir(parents=True, exist_ok=True)
         (creds / f"{survey}_credentials.yml").write_text(
@@ -436,15 +434,25 @@ def official_transfer(topic: str, bootstrap: str, home: Path, outdir: Path, time
             f"maxtimeout: {maxtimeout}\n")
         shutil.rmtree(outdir, ignore_errors=True)
         wait_group_coordinator(bootstrap, f"grp_{topic}_{attempt}", topic)
-        proc = subprocess.Popen([str(finkctl), "transfer", "-survey", survey, "-topic", topic, "-outdir",
-                                 str(outdir), *extra],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                cwd=str(home), start_new_session=True)
+        return ["transfer", "-survey", survey, "-topic", topic, "-outdir", str(outdir), *extra]
+
+    return _finkctl_until_it_exits(home, attempts, timeout, attempt_args)
+
+
+def _finkctl_until_it_exits(home: Path, attempts: int, timeout: float, attempt_args) -> subprocess.CompletedProcess:
+    """Run ``finkctl <attempt_args(n)>`` under HOME=home (``attempt_args`` also writes that attempt's
+    credentials and empties its folder); an attempt that hangs is killed with its forked consumer
+    processes and the next one starts from scratch; the last one's TimeoutExpired is raised."""
+    env = dict(os.environ, HOME=str(home))
+    finkctl = Path(sys.executable).parent / "finkctl"
+    for attempt in range(1, attempts + 1):
+        proc = subprocess.Popen([str(finkctl), *attempt_args(attempt)], env=env, cwd=str(home),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             out, err = proc.communicate(timeout=timeout)
             return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # its forked consumer processes too
+            os.killpg(proc.pid, signal.SIGKILL)
             out, _err = proc.communicate()
             if attempt == attempts:
                 raise
@@ -462,26 +470,16 @@ def finkctl_transfer_as(topic, user, password, group, servers, outdir, timeout: 
     import shutil
 
     home = outdir.parent / f"finkctl-home-{user}"
-    (home / ".finkclient").mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, attempts + 1):
-        gid = group if attempt == 1 else f"{group}_retry{attempt}"
+
+    def attempt_args(attempt):
+        (home / ".finkclient").mkdir(parents=True, exist_ok=True)
         (home / ".finkclient" / "ztf_credentials.yml").write_text(
-            f"survey: ztf\nusername: {user}\npassword: {password}\ngroupid: {gid}\nservers: '{servers}'\n"
-            f"maxtimeout: 3\n")
+            f"survey: ztf\nusername: {user}\npassword: {password}\n"
+            f"groupid: {group if attempt == 1 else f'{group}_retry{attempt}'}\nservers: '{servers}'\nmaxtimeout: 3\n")
         shutil.rmtree(outdir, ignore_errors=True)
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "finkctl"), "transfer", "-survey", "ztf", "-topic",
-                                 topic, "-outdir", str(outdir), "-maxtimeout", "3"], env=dict(os.environ, HOME=str(home)),
-                                cwd=str(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-            return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _err = proc.communicate()
-            if attempt == attempts:
-                raise
-            print(f"finkctl attempt {attempt} hung after {timeout:.0f} s; stdout tail: {out[-500:]!r}", file=sys.stderr)
+        return ["transfer", "-survey", "ztf", "-topic", topic, "-outdir", str(outdir), "-maxtimeout", "3"]
+
+    return _finkctl_until_it_exits(home, attempts, timeout, attempt_args)
 
 
 def consume_all(settings, topic: str) -> list[bytes]:

@@ -183,9 +183,8 @@ def _announce(settings, rec, plan, ctx, log):
     Why: the schema's 1 000 copies took 1.3-2 s after a Spark job's analysis. No data goes out
     before the analysis passes; if it fails, :func:`_withdraw` deletes what this created.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from engine.accounts import grant_owner
+    from engine.job.background import in_thread
     from kafka_io.client_config import base_config, producer_config
     from kafka_io.producer import create_transfer_topics, publish_schema
 
@@ -197,10 +196,7 @@ def _announce(settings, rec, plan, ctx, log):
         log("Sending the schema to Kafka...")
         publish_schema(producer_config(settings), plan.topic, ctx.schema_json, copies=settings.kafka.schema_copies)
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="announce")
-    future = pool.submit(announce)
-    pool.shutdown(wait=False)
-    return future
+    return in_thread("announce", announce)
 
 
 def _withdraw(settings, announcing, topic: str) -> None:

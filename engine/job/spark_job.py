@@ -224,12 +224,9 @@ def start_session(settings, master: str):
     Why: planning (imports, the catalogue and its overlap check) and the JVM's start-up are
     both a few seconds of one core each; on the cross-match bench they ran one after the other.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from engine.job.background import in_thread
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-start")
-    future = pool.submit(open_session, settings, master)
-    pool.shutdown(wait=False)
-    return future
+    return in_thread("spark-start", open_session, settings, master)
 
 
 def close_session(spark, recording) -> None:
